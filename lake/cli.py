@@ -1,11 +1,180 @@
-"""The ``cryptolake`` command line (skeleton; commands are registered per layer)."""
+"""The ``cryptolake`` command line: every flow and lake operation runnable from the shell.
+
+Exit codes: 0 success, 1 a failure while running, 2 bad input (configuration, arguments, a table
+that does not exist). ``--json`` prints machine-readable JSON on stdout and nothing else.
+"""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="cryptolake: a Binance market-data lake.")
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lake.clikit import CliState, emit_json, fail, state
+
+if TYPE_CHECKING:
+    from lake.schemas import TableSpec
+    from lake.storage import Lake
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="cryptolake: a Binance market-data lake (capture, backfill, Delta tables, quality).",
+)
+console = Console()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML config (default: $LAKE_CONFIG or config/lake.yaml)."),
+    ] = None,
+    lake_root: Annotated[
+        str | None, typer.Option("--lake", help="Storage root; overrides storage.root.")
+    ] = None,
+) -> None:
+    ctx.obj = CliState(config=config, lake_root=lake_root)
+
+
+def _lake(ctx: typer.Context, *, writable: bool = False) -> Lake:
+    from lake.storage import Lake
+
+    return Lake.from_settings(state(ctx).settings(writable=writable))
+
+
+def _table(name: str) -> TableSpec:
+    from lake.schemas import get_table
+
+    try:
+        return get_table(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+
+
+@app.command()
+def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Create every table of the lake (idempotent)."""
+    from lake.schemas import ALL_TABLES
+
+    lake = _lake(ctx, writable=True)
+    created = lake.create_all()
+    if as_json:
+        emit_json({"root": lake.root, "created": created, "tables": len(ALL_TABLES)})
+        return
+    console.print(
+        f"lake at [bold]{lake.root}[/]: {len(created)} table(s) created, "
+        f"{len(ALL_TABLES) - len(created)} already present"
+    )
+
+
+@app.command()
+def tables(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List every table: layer, rows, Delta version, files."""
+    from lake.schemas import ALL_TABLES
+
+    lake = _lake(ctx)
+    stats = [lake.stats(spec) for spec in ALL_TABLES]
+    if as_json:
+        emit_json([s.as_dict() for s in stats])
+        return
+    out = Table(title=f"tables under {lake.root}")
+    for col in ("table", "layer", "rows", "version", "files", "size"):
+        out.add_column(col, justify="right" if col in ("rows", "version", "files", "size") else "left")
+    for s in stats:
+        version = "-" if s.version is None else str(s.version)
+        out.add_row(s.name, s.layer, f"{s.rows:,}", version, str(s.files), _size(s.size_bytes))
+    console.print(out)
+    if not any(s.exists for s in stats):
+        console.print("no tables yet: run `cryptolake init`")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="Table, e.g. agg_trades or bronze.agg_trades.")],
+    limit: Annotated[int | None, typer.Option(help="Newest N commits only.", min=1)] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a table's commits with their lineage (source, batch, flow run, rows, hash)."""
+    spec = _table(table)
+    lake = _lake(ctx)
+    try:
+        commits = lake.history(spec, limit)
+    except LookupError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(commits)
+        return
+    out = Table(title=f"history of {spec.key}")
+    for col in ("version", "time", "operation", "source", "batch", "rows", "flow run", "hash"):
+        out.add_column(col)
+    for c in commits:
+        lin: dict[str, Any] = c["lineage"]
+        out.add_row(
+            str(c["version"]),
+            c["timestamp"] or "",
+            str(lin.get("operation", c["operation"])),
+            str(lin.get("source", "")),
+            str(lin.get("batch_id", "")),
+            str(lin.get("rows", c["rows_added"] or "")),
+            str(lin.get("flow_run_id", "")),
+            str(lin.get("content_hash", ""))[:12],
+        )
+    console.print(out)
+
+
+@app.command("show-watermark")
+def show_watermark(
+    ctx: typer.Context,
+    table: Annotated[
+        str | None, typer.Option(help="One table only (default: every bronze/silver/gold table).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Latest event time per table and market/symbol, read from the tables themselves."""
+    from lake.schemas import iter_tables
+
+    specs = [_table(table)] if table else [t for t in iter_tables() if t.layer != "ops"]
+    lake = _lake(ctx)
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        if not lake.exists(spec):
+            continue
+        for wm in lake.watermarks(spec).iter_rows(named=True):
+            group = {k: wm[k] for k in spec.watermark_by}
+            rows.append({"table": spec.key, **group, "watermark": wm["watermark"], "rows": wm["rows"]})
+    if as_json:
+        emit_json(rows)
+        return
+    out = Table(title="watermarks")
+    for col in ("table", "group", "watermark", "rows"):
+        out.add_column(col)
+    for r in rows:
+        group = " ".join(str(v) for k, v in r.items() if k not in ("table", "watermark", "rows"))
+        out.add_row(r["table"], group, str(r["watermark"]), f"{r['rows']:,}")
+    console.print(out if rows else "no data yet")
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

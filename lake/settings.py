@@ -1,0 +1,271 @@
+"""Typed configuration: the only place where configuration files and the environment are read.
+
+Precedence, highest first: explicit overrides (CLI flags such as ``--lake``), environment variables
+``LAKE_*`` (nested keys joined by ``__``, e.g. ``LAKE_STORAGE__ROOT``), the YAML file
+(``--config``, else ``$LAKE_CONFIG``, else ``config/lake.yaml`` when present), then the defaults
+below. Unknown keys anywhere are rejected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("config/lake.yaml")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+EXCHANGE_URL_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?$")
+
+Market = Literal["spot", "um"]
+MARKETS: tuple[Market, ...] = ("spot", "um")
+
+SPOT_STREAMS = ("trade", "bookTicker", "aggTrade", "kline_1m")
+UM_STREAMS = ("aggTrade", "trade", "markPrice@1s", "kline_1m", "bookTicker", "forceOrder")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line a user can act on."""
+
+
+def _check_symbol(value: str) -> str:
+    if not SYMBOL_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid symbol (expected {SYMBOL_RE.pattern})")
+    return value
+
+
+Symbol = Annotated[str, AfterValidator(_check_symbol)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketConfig(_Strict):
+    """The symbol universe and streams captured for one market."""
+
+    symbols: tuple[Symbol, ...] = ("BTCUSDT", "ETHUSDT")
+    streams: tuple[str, ...] = ()
+
+    @field_validator("symbols")
+    @classmethod
+    def _unique(cls, symbols: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("symbols must not repeat")
+        return symbols
+
+
+def _spot_default() -> MarketConfig:
+    return MarketConfig(streams=("trade", "bookTicker"))
+
+
+def _um_default() -> MarketConfig:
+    return MarketConfig(streams=UM_STREAMS)
+
+
+class MarketsConfig(_Strict):
+    spot: MarketConfig = Field(default_factory=_spot_default)
+    um: MarketConfig = Field(default_factory=_um_default)
+
+    @model_validator(mode="after")
+    def _known_streams(self) -> MarketsConfig:
+        for market, allowed in (("spot", SPOT_STREAMS), ("um", UM_STREAMS)):
+            for stream in getattr(self, market).streams:
+                if stream not in allowed:
+                    raise ValueError(
+                        f"unknown {market} stream {stream!r} (known: {', '.join(allowed)})"
+                    )
+        return self
+
+    def get(self, market: Market) -> MarketConfig:
+        cfg: MarketConfig = getattr(self, market)
+        return cfg
+
+
+class StorageConfig(_Strict):
+    """Where the Delta tables live: a local path or an ``s3://`` URI."""
+
+    root: str = "./data/lake"
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    @property
+    def local_root(self) -> Path:
+        return Path(self.root.removeprefix("file://")).expanduser()
+
+    @property
+    def uri(self) -> str:
+        """The root as an absolute local path or as the remote URI, without a trailing slash."""
+        if self.is_local:
+            return str(self.local_root.resolve())
+        return self.root.rstrip("/")
+
+
+class CaptureConfig(_Strict):
+    """Live capture: how often landing segments are flushed, rotated and landed."""
+
+    flush_interval_s: float = Field(default=1.0, gt=0, le=1.0)
+    segment_rotate_s: float = Field(default=60.0, gt=0)
+    segment_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    land_interval_s: float = Field(default=60.0, gt=0)
+    queue_max_messages: int = Field(default=200_000, gt=0)
+    max_streams_per_connection: int = Field(default=200, gt=0, le=1024)
+
+
+class BackfillConfig(_Strict):
+    """Defaults for history backfill and repair horizons."""
+
+    start: date = date(2024, 1, 1)
+    end: date | None = None
+    max_concurrent_downloads: int = Field(default=4, gt=0, le=32)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BackfillConfig:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class RetentionConfig(_Strict):
+    """How long superseded data and landing segments are kept."""
+
+    vacuum_retention_hours: int = Field(default=168, ge=0)
+    landing_keep_days: int = Field(default=7, ge=0)
+
+
+def _check_exchange(value: str) -> str:
+    if value in ("sim", "live") or EXCHANGE_URL_RE.fullmatch(value):
+        return value.rstrip("/")
+    raise ValueError(
+        f"{value!r} is not an exchange (expected 'sim', 'live' or a base URL such as "
+        "http://127.0.0.1:8765)"
+    )
+
+
+class Settings(BaseSettings):
+    """Everything cryptolake can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LAKE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    exchange: Annotated[str, AfterValidator(_check_exchange)] = "sim"
+    markets: MarketsConfig = Field(default_factory=MarketsConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    backfill: BackfillConfig = Field(default_factory=BackfillConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _CONFIG_PATH_FOR_LOAD.get("path")
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+# The YAML path is passed to the source hook through this slot because pydantic-settings builds
+# sources from the class, not the instance; `load_settings` sets it for the duration of one load.
+_CONFIG_PATH_FOR_LOAD: dict[str, Path | None] = {}
+
+
+def _format_error(exc: ValidationError, origin: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "config"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{origin}: {where}: {msg}{more}"
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load and validate the configuration.
+
+    Args:
+        config_path: YAML file; ``None`` means ``$LAKE_CONFIG`` or ``config/lake.yaml`` if present.
+        overrides: values that win over every other source, e.g. ``{"storage": {"root": ...}}``.
+
+    Raises:
+        ConfigError: with one line naming the file, the key and what is wrong.
+    """
+    explicit = config_path if config_path is not None else os.environ.get("LAKE_CONFIG")
+    path: Path | None
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+    else:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+    origin = str(path) if path is not None else "config"
+    _CONFIG_PATH_FOR_LOAD["path"] = path
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin)) from None
+    except (OSError, ValueError) as exc:  # unreadable file, YAML syntax error
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{origin}: {first}") from None
+    finally:
+        _CONFIG_PATH_FOR_LOAD.clear()
+
+
+def check_writable_root(storage: StorageConfig) -> None:
+    """Fail early, before anything is created, when a local root cannot be written.
+
+    Raises:
+        ConfigError: the root is a file, or the nearest existing ancestor is not writable.
+    """
+    if not storage.is_local:
+        return
+    root = storage.local_root.resolve()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"storage.root {root} exists and is not a directory")
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"storage.root {root} is not writable ({probe} is not a directory)")
+    # os.access() says yes to root on any mode bits, so try it: a nameless temp file leaves nothing.
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"storage.root {root} is not writable ({probe}: {reason})") from None

@@ -1,0 +1,7 @@
+"""Delta Lake storage: table lifecycle, idempotent writes, lineage, time travel, watermarks."""
+
+from lake.storage.lineage import CommitInfo, content_hash, new_batch_id
+from lake.storage.tables import Lake, TableStats
+from lake.storage.writes import WriteResult
+
+__all__ = ["CommitInfo", "Lake", "TableStats", "WriteResult", "content_hash", "new_batch_id"]
