@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from lake.clikit import CliState, emit_json, fail, state
+from lake.clikit import CliState, console, emit_json, fail, state
 
 if TYPE_CHECKING:
     from lake.schemas import TableSpec
@@ -25,7 +24,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="cryptolake: a Binance market-data lake (capture, backfill, Delta tables, quality).",
 )
-console = Console()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
 
@@ -87,7 +85,9 @@ def tables(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         return
     out = Table(title=f"tables under {lake.root}")
     for col in ("table", "layer", "rows", "version", "files", "size"):
-        out.add_column(col, justify="right" if col in ("rows", "version", "files", "size") else "left")
+        out.add_column(
+            col, justify="right" if col in ("rows", "version", "files", "size") else "left"
+        )
     for s in stats:
         version = "-" if s.version is None else str(s.version)
         out.add_row(s.name, s.layer, f"{s.rows:,}", version, str(s.files), _size(s.size_bytes))
@@ -150,7 +150,9 @@ def show_watermark(
             continue
         for wm in lake.watermarks(spec).iter_rows(named=True):
             group = {k: wm[k] for k in spec.watermark_by}
-            rows.append({"table": spec.key, **group, "watermark": wm["watermark"], "rows": wm["rows"]})
+            rows.append(
+                {"table": spec.key, **group, "watermark": wm["watermark"], "rows": wm["rows"]}
+            )
     if as_json:
         emit_json(rows)
         return
@@ -158,8 +160,8 @@ def show_watermark(
     for col in ("table", "group", "watermark", "rows"):
         out.add_column(col)
     for r in rows:
-        group = " ".join(str(v) for k, v in r.items() if k not in ("table", "watermark", "rows"))
-        out.add_row(r["table"], group, str(r["watermark"]), f"{r['rows']:,}")
+        label = " ".join(str(v) for k, v in r.items() if k not in ("table", "watermark", "rows"))
+        out.add_row(r["table"], label, str(r["watermark"]), f"{r['rows']:,}")
     console.print(out if rows else "no data yet")
 
 

@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
+from rich.console import Console
 
 from lake.settings import ConfigError, Settings, check_writable_root, load_settings
 
 EXIT_USAGE = 2
+
+# Piped output (logs, CI, tests) is not wrapped at 80 columns: lines stay whole and greppable.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 @dataclass

@@ -31,11 +31,11 @@ DATE = "date"
 
 MS = pl.Datetime("ms", "UTC")
 US = pl.Datetime("us", "UTC")
-STR = pl.String
-I64 = pl.Int64
-I32 = pl.Int32
-F64 = pl.Float64
-BOOL = pl.Boolean
+STR = pl.String()
+I64 = pl.Int64()
+I32 = pl.Int32()
+F64 = pl.Float64()
+BOOL = pl.Boolean()
 
 SOURCES = ("ws", "rest", "vision")
 """Values of every ``source`` column: where a row came from."""
@@ -132,7 +132,8 @@ class TableSpec:
         if missing or extra:
             raise ValueError(f"{self.key}: columns missing {missing}, unexpected {extra}")
         out = frame.select(
-            pl.col(c.name).cast(c.dtype, strict=True) if frame.schema[c.name] != c.dtype
+            pl.col(c.name).cast(c.dtype, strict=True)
+            if frame.schema[c.name] != c.dtype
             # already the right type: no cast, no copy
             else pl.col(c.name)
             for c in self.columns
@@ -656,9 +657,9 @@ def delta_arrow_schema(spec: TableSpec) -> pa.Schema:
 def _delta_type(dtype: pl.DataType) -> pa.DataType:
     if isinstance(dtype, pl.Datetime):
         return pa.timestamp("us", tz="UTC")
-    if dtype == pl.UInt16:
+    if isinstance(dtype, pl.UInt16):
         return pa.int16()
-    if dtype == pl.String:
+    if isinstance(dtype, pl.String):
         return pa.string()
     arrow: pa.DataType = pl.Schema({"x": dtype}).to_arrow().field("x").type
     return arrow

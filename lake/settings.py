@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -192,8 +193,30 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = _CONFIG_PATH_FOR_LOAD.get("path")
         if path is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            sources.append(_YamlSource(settings_cls, yaml_file=path))
         return tuple(sources)
+
+
+class _TextDatesLoader(yaml.SafeLoader):
+    """Leaves dates as text so that pydantic validates them and names the key when one is wrong
+    (YAML's own resolver fails on ``2024-13-01`` without saying where)."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _YamlSource(YamlConfigSettingsSource):
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        with open(file_path, encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=_TextDatesLoader)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ValueError("the file must hold a mapping of keys to values")
+        return data
 
 
 # The YAML path is passed to the source hook through this slot because pydantic-settings builds
@@ -239,7 +262,10 @@ def load_settings(
         return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, origin)) from None
-    except (OSError, ValueError) as exc:  # unreadable file, YAML syntax error
+    except yaml.MarkedYAMLError as exc:
+        line = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise ConfigError(f"{origin}: invalid YAML{line}: {exc.problem or exc.context}") from None
+    except (OSError, ValueError) as exc:  # unreadable file, not a mapping
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"{origin}: {first}") from None
     finally:

@@ -96,8 +96,15 @@ class CommitInfo:
         return {PREFIX + k: v for k, v in meta.items()}
 
 
-def describe(spec: TableSpec, frame: pl.DataFrame, *, operation: str, source: str,
-             batch_id: str, note: str | None = None) -> CommitInfo:
+def describe(
+    spec: TableSpec,
+    frame: pl.DataFrame,
+    *,
+    operation: str,
+    source: str,
+    batch_id: str,
+    note: str | None = None,
+) -> CommitInfo:
     """Build the lineage of writing ``frame`` (already conformed) to ``spec``."""
     tmin = tmax = None
     if spec.time_columns and frame.height:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -202,7 +202,8 @@ class Lake:
 def _ms_to_iso(ms: Any) -> str | None:
     if ms is None:
         return None
-    return pl.Series([int(ms)]).cast(pl.Datetime("ms", "UTC")).dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ")[0]
+    moment = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 __all__ = ["DATE", "Lake", "TableStats"]

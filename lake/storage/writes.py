@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from lake.schemas import DATE, TableSpec, delta_arrow_schema
@@ -200,7 +200,9 @@ def append(
     conformed, _ = _prepare(spec, frame, dedupe=False)
     if conformed.height == 0:
         return WriteResult(spec.key, "append", 0, 0, 0, 0, None, batch_id)
-    info = describe(spec, conformed, operation="append", source=source, batch_id=batch_id, note=note)
+    info = describe(
+        spec, conformed, operation="append", source=source, batch_id=batch_id, note=note
+    )
     data = to_delta_arrow(spec, with_partitions(spec, conformed))
 
     def attempt() -> None:
@@ -253,7 +255,11 @@ def replace(
     if outside:
         raise ValueError(f"{spec.key}: {outside} rows fall outside the replaced range {predicate}")
     info = describe(
-        spec, conformed, operation="replace", source=source, batch_id=batch_id,
+        spec,
+        conformed,
+        operation="replace",
+        source=source,
+        batch_id=batch_id,
         note=note if note is not None else predicate,
     )
     data = to_delta_arrow(spec, staged)

@@ -1,0 +1,116 @@
+"""Configuration: defaults, file, environment precedence, and one clear error per bad input."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lake.settings import ConfigError, Settings, StorageConfig, check_writable_root, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(__import__("os").environ):
+        if key.startswith("LAKE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no config/lake.yaml here unless a test writes one
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lake.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_loads_and_matches_the_documented_defaults() -> None:
+    shipped = load_settings(REPO / "config" / "lake.yaml")
+    assert shipped == Settings()
+    assert shipped.storage.root == "./data/lake"
+    assert shipped.exchange == "sim"
+    assert "markPrice@1s" in shipped.markets.um.streams
+    assert shipped.markets.spot.streams == ("trade", "bookTicker")
+
+
+def test_file_then_env_then_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(
+        tmp_path,
+        "exchange: live\nstorage: {root: /from/file}\nmarkets: {um: {symbols: [SOLUSDT]}}\n",
+    )
+    assert load_settings(path).exchange == "live"
+    monkeypatch.setenv("LAKE_STORAGE__ROOT", "/from/env")
+    monkeypatch.setenv("LAKE_EXCHANGE", "http://127.0.0.1:8765/")
+    s = load_settings(path)
+    assert s.storage.root == "/from/env"
+    assert s.exchange == "http://127.0.0.1:8765"
+    assert s.markets.um.symbols == ("SOLUSDT",)  # nested keys merge across sources
+    assert load_settings(path, overrides={"storage": {"root": "/cli"}}).storage.root == "/cli"
+
+
+def test_lake_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKE_CONFIG", str(write(tmp_path, "exchange: live\n")))
+    assert load_settings().exchange == "live"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "markets: {spot: {symbols: [btcusdt]}}",
+            "markets.spot.symbols.0: 'btcusdt' is not a valid symbol",
+        ),
+        ("markets: {um: {symbols: [BTC-USDT]}}", "'BTC-USDT' is not a valid symbol"),
+        ("storage: {root: ./x, colour: red}", "storage.colour: unknown key"),
+        ("surprise: 1", "surprise: unknown key"),
+        ("backfill: {start: 2024-13-01}", "backfill.start:"),
+        (
+            "backfill: {start: 2024-02-01, end: 2024-01-01}",
+            "end 2024-01-01 is before start 2024-02-01",
+        ),
+        ("exchange: binance.com", "is not an exchange"),
+        ("markets: {um: {streams: [depth]}}", "unknown um stream 'depth'"),
+        ("capture: {flush_interval_s: 5}", "capture.flush_interval_s:"),
+        ("markets: [1, 2", "lake.yaml:"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+    assert message.startswith(str(path))
+
+
+def test_bad_env_value_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKE_EXCHANGE", "ftp://nowhere")
+    with pytest.raises(ConfigError, match="is not an exchange"):
+        load_settings()
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings("nope.yaml")
+
+
+def test_dates_are_parsed(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, "backfill: {start: 2023-05-01, end: 2023-06-01}\n"))
+    assert s.backfill.start == date(2023, 5, 1)
+    assert s.backfill.end == date(2023, 6, 1)
+
+
+def test_writable_root_checks_without_creating(tmp_path: Path) -> None:
+    a_file = tmp_path / "plain-file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="not writable"):
+        check_writable_root(StorageConfig(root=str(a_file / "lake")))
+    with pytest.raises(ConfigError, match="not a directory"):
+        check_writable_root(StorageConfig(root=str(a_file)))
+    fine = tmp_path / "new" / "lake"
+    check_writable_root(StorageConfig(root=str(fine)))
+    assert not (tmp_path / "new").exists()
+    check_writable_root(StorageConfig(root="s3://bucket/lake"))  # remote: checked on first write
