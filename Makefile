@@ -32,7 +32,7 @@ bench: install
 	$(RUN) python -m bench
 
 demo: install
-	$(RUN) bash scripts/demo.sh
+	$(RUN) cryptolake demo
 
 clean:
 	rm -rf .venv data .prefect .pytest_cache .mypy_cache .ruff_cache
