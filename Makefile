@@ -1,18 +1,19 @@
 # Everything installs into ./.venv from uv.lock; the only prerequisite is Python 3.11 with pip.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else the uv module installed with pip (works for system, user and venv installs).
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen --no-sync
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: install lint test test-all bench demo clean
 
-$(UV):
-	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --user --quiet --break-system-packages uv
-
-.venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+.venv/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
 install: .venv/.synced

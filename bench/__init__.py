@@ -1,1 +1,1 @@
-"""Benchmarks: each ``bench_*.py`` has a ``main()`` printing ratios against baselines it measures."""
+"""Benchmarks: each ``bench_*.py`` has a ``main()`` that prints ratios against its own baselines."""
