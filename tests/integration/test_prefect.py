@@ -45,3 +45,27 @@ def test_scheduled_deployment_creates_runs(prefect_harness: None, lake_root: Pat
     after = asyncio.run(scheduled_runs())
     print(f"scheduled runs before the scheduler: {before}, after: {after}")
     assert after > before
+
+
+def test_commits_made_inside_a_flow_carry_its_run_id(
+    prefect_harness: None, lake_root: Path
+) -> None:
+    from prefect import flow
+    from prefect.runtime import flow_run
+
+    from lake.schemas import AGG_TRADES
+    from lake.storage import Lake
+    from tests.factories import agg_trades
+
+    lake = Lake(str(lake_root))
+    lake.create_all([AGG_TRADES])
+
+    @flow
+    def write_batch() -> str:
+        lake.merge(AGG_TRADES, agg_trades(range(10)), source="rest")
+        return str(flow_run.id)
+
+    run_id = write_batch()
+    assert lake.history(AGG_TRADES, limit=1)[0]["lineage"]["flow_run_id"] == run_id
+    lake.merge(AGG_TRADES, agg_trades(range(10, 20)), source="rest")  # outside any flow
+    assert "flow_run_id" not in lake.history(AGG_TRADES, limit=1)[0]["lineage"]
