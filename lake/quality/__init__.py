@@ -1,0 +1,1 @@
+"""Quality: pure invariants over polars frames (continuity, sanity) and the GX runner."""
