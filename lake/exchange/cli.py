@@ -1,0 +1,92 @@
+"""``cryptolake exchange serve``: run the built-in exchange until SIGINT/SIGTERM.
+
+Module-level imports stay cheap (typer only) so ``cryptolake --help`` is fast; the server stack is
+imported inside the command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="The built-in Binance exchange (simulated market, replay, faults) on 127.0.0.1.",
+)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise typer.Exit(2)
+
+
+@app.callback()
+def _root() -> None:
+    """The built-in Binance exchange (simulated market, replay, faults) on 127.0.0.1."""
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 0,
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Market seed: equal seeds serve equal history.")] = 42,
+    symbols: Annotated[
+        str, typer.Option(help="BTCUSDT,ETHUSDT (both markets) or spot:X,um:Y.")
+    ] = "BTCUSDT,ETHUSDT",
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(help="Recording to replay on the WebSocket routes (repeatable)."),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Replay speed; 0 = as fast as possible.")] = 1.0,
+    faults: Annotated[str, typer.Option(help="Fault spec, e.g. 'ws.drop:every=30s'.")] = "",
+    start: Annotated[str, typer.Option(help="Exchange clock start (ISO UTC); default now.")] = "",
+    clock_speed: Annotated[float, typer.Option(help="Exchange seconds per wall second.")] = 1.0,
+    agg_rate: Annotated[float, typer.Option(help="aggTrades per second per symbol.")] = 15.0,
+) -> None:
+    """Serve the exchange; prints ``http://127.0.0.1:PORT`` first, runs until interrupted."""
+    import asyncio
+    import signal
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from lake.exchange.app import create_state, stop
+    from lake.exchange.app import start as start_server
+    from lake.exchange.clock import Clock
+    from lake.exchange.config import ExchangeConfig, parse_symbols
+    from lake.exchange.faults import FaultSpecError
+    from lake.exchange.replay import Recording, ReplayError
+
+    try:
+        specs = parse_symbols(symbols, agg_rate=agg_rate)
+        config = replace(ExchangeConfig(), seed=seed, symbols=specs, host=host, port=port)
+        start_ms = None
+        if start:
+            dt = datetime.fromisoformat(start.replace("Z", "+00:00"))
+            start_ms = int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+        recording = Recording(list(replay), speed) if replay else None
+        state = create_state(
+            config, clock=Clock(start_ms, clock_speed), faults=faults, replay=recording
+        )
+    except (ValueError, FaultSpecError, ReplayError) as exc:
+        _fail(str(exc))
+        return
+
+    async def run() -> None:
+        try:
+            runner, bound = await start_server(state)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            return
+        print(f"http://{host}:{bound}", flush=True)
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, done.set)
+        await done.wait()
+        await stop(runner, state)
+
+    asyncio.run(run())

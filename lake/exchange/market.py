@@ -1,0 +1,259 @@
+"""The simulated market: one cached, deterministic source of history for every surface.
+
+WebSocket, REST and Vision all read from a :class:`Market`; none of them generates data itself.
+Nothing here reads a clock: callers pass "now" explicitly, so the same calls in two processes
+return the same bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from lake.exchange import klines as kl
+from lake.exchange.book import BookBlock, generate_book_hour
+from lake.exchange.config import ExchangeConfig, SymbolSpec
+from lake.exchange.derivs import (
+    SLOT_MS,
+    Funding,
+    LiqBlock,
+    Metrics,
+    funding_between,
+    generate_liq_hour,
+    metrics_at,
+)
+from lake.exchange.prices import MS_HOUR, MS_SECOND, PricePath
+from lake.exchange.trades import (
+    AggBlock,
+    concat,
+    first_agg_id,
+    generate_hour,
+    genesis_hour,
+    hour_of_agg_id,
+)
+
+I64 = npt.NDArray[np.int64]
+T = TypeVar("T")
+SAMPLE_KINDS = ("mark", "index", "premium")
+
+
+class _Lru:
+    """A small thread-safe LRU (the server thread and test threads share one Market)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[object, ...], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]  # type: ignore[return-value]
+        value = make()
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+
+class Market:
+    """History of every configured symbol, generated on demand and cached per hour."""
+
+    def __init__(self, config: ExchangeConfig) -> None:
+        """Create the market of ``config`` (cheap: nothing is generated yet)."""
+        self.config = config
+        self.seed = config.seed
+        self._paths: dict[str, PricePath] = {}
+        self._aggs = _Lru(96)
+        self._books = _Lru(48)
+        self._small = _Lru(50_000)
+
+    def spec(self, market: str, symbol: str) -> SymbolSpec:
+        """Spec of a listed symbol. Raises KeyError if it is not listed."""
+        spec = self.config.spec(market, symbol)
+        if spec is None:
+            raise KeyError(f"{market}:{symbol}")
+        return spec
+
+    def path(self, spec: SymbolSpec) -> PricePath:
+        """The shared price path of ``spec.symbol``."""
+        if spec.symbol not in self._paths:
+            self._paths[spec.symbol] = PricePath(self.seed, spec)
+        return self._paths[spec.symbol]
+
+    # --- trades -----------------------------------------------------------------------------
+
+    def agg_hour(self, spec: SymbolSpec, hour: int) -> AggBlock:
+        """All aggTrades of one hour."""
+        key = (spec.market, spec.symbol, hour)
+        return self._aggs.get(key, lambda: generate_hour(self.seed, spec, self.path(spec), hour))
+
+    def aggs_between(self, spec: SymbolSpec, start_ms: int, end_ms: int) -> AggBlock:
+        """AggTrades with trade time in ``[start_ms, end_ms]`` (ms, inclusive)."""
+        if end_ms < start_ms:
+            return concat([])
+        parts = []
+        for h in range(start_ms // MS_HOUR, end_ms // MS_HOUR + 1):
+            b = self.agg_hour(spec, h)
+            t = b.t_ms
+            i, j = np.searchsorted(t, start_ms), np.searchsorted(t, end_ms, side="right")
+            parts.append(b.take(int(i), int(j)))
+        return concat(parts)
+
+    def aggs_from_id(self, spec: SymbolSpec, from_id: int, limit: int, now_ms: int) -> AggBlock:
+        """Up to ``limit`` aggTrades from id ``from_id`` that happened by ``now_ms``."""
+        parts, need = [], limit
+        h = hour_of_agg_id(spec, from_id)
+        while need > 0 and h * MS_HOUR <= now_ms:
+            b = self.agg_hour(spec, h)
+            i = max(0, from_id - first_agg_id(spec, h))
+            j = min(len(b), i + need, int(np.searchsorted(b.t_ms, now_ms, side="right")))
+            if j > i:
+                parts.append(b.take(i, j))
+                need -= j - i
+            h += 1
+        return concat(parts)
+
+    def last_aggs(self, spec: SymbolSpec, limit: int, now_ms: int) -> AggBlock:
+        """The ``limit`` most recent aggTrades at ``now_ms``."""
+        parts: list[AggBlock] = []
+        need, h = limit, now_ms // MS_HOUR
+        while need > 0 and h >= genesis_hour(spec):
+            b = self.agg_hour(spec, h)
+            j = int(np.searchsorted(b.t_ms, now_ms, side="right"))
+            i = max(0, j - need)
+            parts.insert(0, b.take(i, j))
+            need -= j - i
+            h -= 1
+        return concat(parts)
+
+    # --- trade klines -----------------------------------------------------------------------
+
+    def minute_bars(self, spec: SymbolSpec, hour: int) -> kl.Bars:
+        """The 60 one-minute bars of a past hour (cached)."""
+        return self._small.get(
+            ("1m", spec.market, spec.symbol, hour), lambda: self._minutes(spec, hour)
+        )
+
+    def _minutes(self, spec: SymbolSpec, hour: int, now_ms: int | None = None) -> kl.Bars:
+        block = self.agg_hour(spec, hour)
+        if now_ms is not None:
+            block = block.take(0, int(np.searchsorted(block.t_ms, now_ms, side="right")))
+        return kl.bars_from_trades(block, hour * MS_HOUR, 60_000, 60, self._prev_close(spec, hour))
+
+    def _prev_close(self, spec: SymbolSpec, hour: int) -> int:
+        # Carry the last traded price into empty bars; past a day of silence, use the mid.
+        for h in range(hour - 1, max(hour - 25, genesis_hour(spec) - 1), -1):
+            b = self.agg_hour(spec, h)
+            if len(b):
+                return int(b.price[-1])
+        mid = float(self.path(spec).spot_mid(np.array([hour * MS_HOUR]))[0])
+        ticks: int = round(mid * float(10**spec.price_dec) / spec.tick_units)
+        return ticks * spec.tick_units
+
+    def trade_klines(self, spec: SymbolSpec, interval: str, opens: I64, now_ms: int) -> kl.Bars:
+        """Trade klines opening at ``opens`` (ascending), built from trades up to ``now_ms``."""
+        if not len(opens):
+            return kl.concat_bars([])
+        last_close = int(kl.next_open(opens[-1], interval))
+        if interval == "1s":
+            parts = []
+            for h in range(int(opens[0]) // MS_HOUR, (last_close - 1) // MS_HOUR + 1):
+                block = self.agg_hour(spec, h)
+                block = block.take(0, int(np.searchsorted(block.t_ms, now_ms, side="right")))
+                prev = self._prev_close(spec, h)
+                parts.append(kl.bars_from_trades(block, h * MS_HOUR, 1000, 3600, prev))
+            secs = kl.concat_bars(parts)
+            return secs.take(np.isin(secs.open_time, opens))
+        minutes = []
+        for h in range(int(opens[0]) // MS_HOUR, (last_close - 1) // MS_HOUR + 1):
+            if (h + 1) * MS_HOUR <= now_ms:
+                minutes.append(self.minute_bars(spec, h))
+            else:
+                minutes.append(self._minutes(spec, h, now_ms))
+        bars = kl.concat_bars(minutes)
+        bars = bars.take((bars.open_time >= opens[0]) & (bars.open_time < last_close))
+        return bars if interval == "1m" else kl.roll_up(bars, opens, interval)
+
+    # --- sampled series: mark, index, premium ---------------------------------------------------
+
+    def samples(self, spec: SymbolSpec, kind: str, start_ms: int, end_ms: int) -> tuple[I64, I64]:
+        """Samples of ``kind`` in ``[start_ms, end_ms)`` as (times, values in 1e-8 units).
+
+        Mark and index are sampled every second, the premium index every 5 s (Binance's 1m
+        example bars count 60 and 12 samples).
+        """
+        step = 5 * MS_SECOND if kind == "premium" else MS_SECOND
+        first = -(-start_ms // step) * step
+        t = np.arange(first, end_ms, step, dtype=np.int64)
+        path = self.path(spec)
+        if kind == "mark":
+            ticks = np.rint(path.mark(t) * 10**spec.price_dec / spec.tick_units).astype(np.int64)
+            return t, ticks * spec.tick_units * 10 ** (8 - spec.price_dec)
+        values = path.index(t) if kind == "index" else path.premium(t)
+        return t, np.rint(values * 1e8).astype(np.int64)
+
+    def sample_klines(
+        self, spec: SymbolSpec, kind: str, interval: str, opens: I64, now_ms: int
+    ) -> kl.Bars:
+        """Mark/index/premium klines opening at ``opens``, from samples taken by ``now_ms``."""
+        if not len(opens):
+            return kl.concat_bars([])
+        closes = kl.next_open(opens, interval)
+        t, v = self.samples(spec, kind, int(opens[0]), min(int(closes[-1]), now_ms + 1))
+        keep = opens <= t[-1] if len(t) else opens < opens[0]
+        return kl.bars_from_samples(
+            v, t, opens[keep], np.minimum(closes[keep], t[-1] + 1) if len(t) else closes[keep]
+        )
+
+    # --- book, liquidations, funding, metrics ----------------------------------------------------
+
+    def book_hour(self, spec: SymbolSpec, hour: int) -> BookBlock:
+        """All book ticker updates of one hour."""
+        key = (spec.market, spec.symbol, hour)
+        return self._books.get(
+            key, lambda: generate_book_hour(self.seed, spec, self.path(spec), hour)
+        )
+
+    def liq_hour(self, spec: SymbolSpec, hour: int) -> LiqBlock:
+        """All liquidations of one hour."""
+        key = ("liq", spec.symbol, hour)
+        return self._small.get(
+            key, lambda: generate_liq_hour(self.seed, spec, self.path(spec), hour)
+        )
+
+    def funding(self, spec: SymbolSpec, start_ms: int, end_ms: int) -> Funding:
+        """Funding settlements with nominal time in ``[start_ms, end_ms]``."""
+        return funding_between(self.seed, spec, self.path(spec), start_ms, end_ms)
+
+    def metrics(self, spec: SymbolSpec, t_ms: I64) -> Metrics:
+        """Metrics snapshots at slot times ``t_ms``."""
+        return metrics_at(self.seed, spec, self.path(spec), t_ms)
+
+    def taker_volumes(self, spec: SymbolSpec, ends: I64, period_ms: int) -> tuple[I64, I64]:
+        """Taker buy and sell volume (lots) over ``[end - period, end)`` for each end."""
+        if not len(ends):
+            z = np.zeros(0, dtype=np.int64)
+            return z, z
+        start = int(ends[0]) - period_ms
+        opens = kl.opens_between(start, int(ends[-1]) - 60_000, "1m")
+        bars = self.trade_klines(spec, "1m", opens, int(ends[-1]))
+        cb = np.concatenate([[0], np.cumsum(bars.taker_base)])
+        cv = np.concatenate([[0], np.cumsum(bars.volume)])
+        hi = np.searchsorted(bars.open_time, ends)
+        lo = np.searchsorted(bars.open_time, ends - period_ms)
+        buy = cb[hi] - cb[lo]
+        return buy.astype(np.int64), (cv[hi] - cv[lo] - buy).astype(np.int64)
+
+
+def slot_times(start_ms: int, end_ms: int, period_ms: int = SLOT_MS) -> I64:
+    """Multiples of ``period_ms`` in ``[start_ms, end_ms]``."""
+    first = -(-start_ms // period_ms) * period_ms
+    return np.arange(first, end_ms + 1, period_ms, dtype=np.int64)

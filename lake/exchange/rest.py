@@ -1,0 +1,315 @@
+"""REST framework of the exchange: parameters, errors, weights, faults, headers; spot routes.
+
+Every route is declared with its budget (``"spot"``/``"um"``), its weight (a number or a function
+of the parameters) and an optional request-count quota; :func:`endpoint` charges the budget,
+applies REST faults and adds ``X-MBX-USED-WEIGHT-1M`` to every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+from lake.exchange import klines as kl
+from lake.exchange.config import SymbolSpec
+from lake.exchange.faults import parse_duration
+from lake.exchange.fmt import dec, dec_list
+from lake.exchange.state import ExchangeState, state_of
+from lake.exchange.trades import AggBlock
+
+Handler = Callable[["Params", ExchangeState], Any]
+
+
+class ApiError(Exception):
+    """A Binance error answer: HTTP status, error code and message."""
+
+    def __init__(self, code: int, msg: str, status: int = 400) -> None:
+        """Build the error ``{"code": code, "msg": msg}`` with HTTP ``status``."""
+        super().__init__(msg)
+        self.code, self.msg, self.status = code, msg, status
+
+
+def mandatory(name: str) -> ApiError:
+    """-1102: a mandatory parameter is missing."""
+    return ApiError(
+        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
+
+
+class Params:
+    """Typed access to query parameters with Binance's error codes."""
+
+    def __init__(self, request: web.Request, state: ExchangeState, market: str) -> None:
+        """Wrap ``request`` for ``market`` ("spot" or "um")."""
+        self.q = request.query
+        self.state = state
+        self.market = market
+        self.now = state.clock.now_ms()
+        unit = request.headers.get("X-MBX-TIME-UNIT", "").upper()
+        self.micros = market == "spot" and unit == "MICROSECOND"
+
+    def int_opt(self, name: str) -> int | None:
+        """An optional integer parameter; µs values are read as ms (spot accepts both)."""
+        raw = self.q.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(
+                -1100,
+                f"Illegal characters found in parameter '{name}'; "
+                "legal range is '^[0-9]{1,20}$'.",
+            ) from None
+        if name.endswith("Time") and value >= 10**15:
+            value //= 1000
+        return value
+
+    def limit(self, default: int, maximum: int) -> int:
+        """``limit`` with its default and maximum; out of range is -1130."""
+        value = self.int_opt("limit")
+        if value is None:
+            return default
+        if not 1 <= value <= maximum:
+            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        return value
+
+    def spec(self, name: str = "symbol") -> SymbolSpec:
+        """The listed symbol named by parameter ``name``; -1102 or -1121 otherwise."""
+        raw = self.q.get(name)
+        if not raw:
+            raise mandatory(name)
+        spec = self.state.config.spec(self.market, raw)
+        if spec is None:
+            raise ApiError(-1121, "Invalid symbol.")
+        return spec
+
+    def interval(self, spot: bool) -> str:
+        """``interval``: -1120 if unknown (``1s`` is spot only, ``3d``/``1w``/``1M`` both)."""
+        raw = self.q.get("interval")
+        if not raw:
+            raise mandatory("interval")
+        if raw not in kl.INTERVALS or (raw == "1s" and not spot):
+            raise ApiError(-1120, "Invalid interval.")
+        return raw
+
+    def time_range(self) -> tuple[int | None, int | None]:
+        """``startTime``/``endTime``; -1023 if start is after end."""
+        start, end = self.int_opt("startTime"), self.int_opt("endTime")
+        if start is not None and end is not None and start > end:
+            raise ApiError(-1023, "Start time is greater than end time.")
+        return start, end
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One REST route: budget, weight, quota and handler."""
+
+    path: str
+    market: str
+    weight: int | Callable[[Params], int]
+    handler: Handler
+    quota: str | None = None
+
+
+def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wrap a route handler with faults, budgets, errors and weight headers."""
+    bucket = route.market
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = state_of(request)
+        state.stats.rest_requests += 1
+        ip = request.remote or "127.0.0.1"
+        retry = 0
+        try:
+            forced = await _rest_faults(state, request.path)
+            params = Params(request, state, route.market)
+            weight = route.weight(params) if callable(route.weight) else route.weight
+            if forced is None:
+                verdict = state.limiter.check(ip, bucket, weight, route.quota)
+                status, retry = verdict.status, verdict.retry_after
+            else:
+                status, retry = forced, 30
+            if status == 418:
+                until = params.now + retry * 1000
+                raise ApiError(
+                    -1003,
+                    f"Way too many requests; IP({ip}) banned until {until}. "
+                    "Please use the websocket for live updates to avoid bans.",
+                    418,
+                )
+            if status == 429:
+                limits = state.config.limits
+                cap = limits.um_weight if bucket == "um" else limits.spot_weight
+                raise ApiError(
+                    -1003,
+                    f"Too many requests; current limit of IP({ip}) is {cap} requests per minute. "
+                    "Please use the websocket for live updates to avoid polling the API.",
+                    429,
+                )
+            resp = _json(route.handler(params, state), 200)
+        except ApiError as err:
+            resp = _json({"code": err.code, "msg": err.msg}, err.status)
+            if err.status in (418, 429):
+                resp.headers["Retry-After"] = str(retry)
+        used = str(state.limiter.used(ip, bucket))
+        resp.headers["X-MBX-USED-WEIGHT-1M"] = used
+        resp.headers["X-MBX-USED-WEIGHT"] = used
+        return resp
+
+    return handle
+
+
+def _json(body: Any, status: int) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", charset="UTF-8"
+    )
+
+
+async def _rest_faults(state: ExchangeState, path: str) -> int | None:
+    """Apply REST faults: sleep for timeouts, raise 5xx errors, or return a forced 429/418."""
+    for f in state.faults.of("rest."):
+        if not f.matches_path(path) or not f.trigger(state.faults.rnd):
+            continue
+        if f.name == "rest.timeout":
+            await asyncio.sleep(parse_duration(f.get("delay", "30s")))
+        elif f.name == "rest.error":
+            status = int(f.get("status", "503"))
+            # The texts of BINANCE.md §2.3: 503 "Service Unavailable." is retryable.
+            text = (
+                "Service Unavailable."
+                if status == 503
+                else "Unknown error, please check your request or try again later."
+            )
+            raise ApiError(-1001 if status != 503 else -1008, text, status)
+        else:
+            return int(f.name.removeprefix("rest."))
+    return None
+
+
+# --- shared builders ----------------------------------------------------------------------------
+
+
+def kline_opens(p: Params, spec: SymbolSpec, interval: str, limit: int) -> np.ndarray:
+    """Open times for a klines request: Binance's startTime/endTime/limit rules, up to now."""
+    start, end = p.time_range()
+    latest = int(kl.bar_open(p.now, interval))
+    first = int(kl.bar_open(spec.genesis_ms, interval))
+    hi = latest if end is None else min(end, latest)
+    if start is not None:
+        return kl.opens_between(max(start, first), hi, interval)[:limit]
+    opens = kl.opens_between(max(first, hi - limit * kl.interval_ms(interval)), hi, interval)
+    return opens[-limit:]
+
+
+def kline_rows(
+    spec: SymbolSpec, bars: kl.Bars, interval: str, sample: bool, micros: bool
+) -> list[list[Any]]:
+    """Kline arrays in Binance's 12-field order (BINANCE.md §2.2)."""
+    if not len(bars):
+        return []
+    closes = kl.next_open(bars.open_time, interval) - 1
+    if sample:
+        o, h, lo, c = (dec_list(getattr(bars, f), 8) for f in ("open", "high", "low", "close"))
+        zero = ["0"] * len(bars)
+        v = q = tb = tq = zero
+    else:
+        pd, po, qd, qo = spec.price_dec, spec.price_out_dec, spec.qty_dec, spec.qty_out_dec
+        o, h, lo, c = (dec_list(getattr(bars, f), pd, po) for f in ("open", "high", "low", "close"))
+        qs = pd + qd
+        qout = 8 if spec.market == "spot" else qs
+        v, tb = dec_list(bars.volume, qd, qo), dec_list(bars.taker_base, qd, qo)
+        q, tq = dec_list(bars.quote, qs, qout), dec_list(bars.taker_quote, qs, qout)
+    mult = 1000 if micros else 1
+    ot = (bars.open_time * mult).tolist()
+    ct = (closes * mult + (mult - 1)).tolist()
+    n = bars.count.tolist()
+    return [
+        [ot[i], o[i], h[i], lo[i], c[i], v[i], ct[i], q[i], n[i], tb[i], tq[i], "0"]
+        for i in range(len(bars))
+    ]
+
+
+def agg_rows(spec: SymbolSpec, b: AggBlock, micros: bool = False) -> list[dict[str, Any]]:
+    """aggTrades JSON rows (spot adds ``M``)."""
+    if not len(b):
+        return []
+    prices = dec_list(b.price, spec.price_dec, spec.price_out_dec)
+    qtys = dec_list(b.qty, spec.qty_dec, spec.qty_out_dec)
+    times = (b.t_us if micros else b.t_ms).tolist()
+    a, f, last, m = b.a.tolist(), b.first.tolist(), b.last.tolist(), b.maker.tolist()
+    if spec.market == "spot":
+        return [
+            {
+                "a": a[i],
+                "p": prices[i],
+                "q": qtys[i],
+                "f": f[i],
+                "l": last[i],
+                "T": times[i],
+                "m": m[i],
+                "M": True,
+            }
+            for i in range(len(b))
+        ]
+    return [
+        {"a": a[i], "p": prices[i], "q": qtys[i], "f": f[i], "l": last[i], "T": times[i], "m": m[i]}
+        for i in range(len(b))
+    ]
+
+
+def agg_trades(p: Params, spec: SymbolSpec, one_hour_rule: bool) -> list[dict[str, Any]]:
+    """The aggTrades of a request (``fromId``, or a time window, or the most recent)."""
+    limit = p.limit(500, 1000)
+    start, end = p.time_range()
+    from_id = p.int_opt("fromId")
+    m = p.state.market
+    if one_hour_rule and start is not None and end is not None and end - start >= 3_600_000:
+        raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
+    if from_id is not None:
+        b = m.aggs_from_id(spec, from_id, limit, p.now if end is None else min(end, p.now))
+    elif start is not None or end is not None:
+        lo = start if start is not None else (end or p.now) - 3_600_000
+        hi = min(end if end is not None else lo + 3_600_000, p.now)
+        b = m.aggs_between(spec, lo, hi)
+        b = b.take(0, limit) if start is not None else b.take(len(b) - limit, len(b))
+    else:
+        b = m.last_aggs(spec, limit, p.now)
+    return agg_rows(spec, b, p.micros)
+
+
+# --- spot routes --------------------------------------------------------------------------------
+
+
+def _spot_klines(p: Params, s: ExchangeState) -> Any:
+    spec = p.spec()
+    interval = p.interval(spot=True)
+    opens = kline_opens(p, spec, interval, p.limit(500, 1000))
+    bars = s.market.trade_klines(spec, interval, opens, p.now)
+    return kline_rows(spec, bars, interval, False, p.micros)
+
+
+def _spot_exchange_info(p: Params, s: ExchangeState) -> Any:
+    from lake.exchange.info import spot_exchange_info
+
+    return spot_exchange_info(s, p.now, p.q.get("symbol"))
+
+
+SPOT_ROUTES = [
+    Route("/api/v3/ping", "spot", 1, lambda p, s: {}),
+    Route("/api/v3/time", "spot", 1, lambda p, s: {"serverTime": p.now}),
+    Route("/api/v3/exchangeInfo", "spot", 20, _spot_exchange_info),
+    Route("/api/v3/klines", "spot", 2, _spot_klines),
+    Route("/api/v3/aggTrades", "spot", 4, lambda p, s: agg_trades(p, p.spec(), False)),
+]
+
+
+def format_price(spec: SymbolSpec, units: int) -> str:
+    """A price as printed on the wire."""
+    return dec(units, spec.price_dec, spec.price_out_dec)

@@ -1,0 +1,52 @@
+"""The shared state of one running exchange, reachable from every aiohttp handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from lake.exchange.clock import Clock
+from lake.exchange.config import ExchangeConfig
+from lake.exchange.faults import FaultSet
+from lake.exchange.limits import Limiter
+from lake.exchange.market import Market
+
+if TYPE_CHECKING:
+    from lake.exchange.replay import Recording
+
+
+@dataclass
+class Stats:
+    """Counters for tests and benchmarks."""
+
+    ws_connections: int = 0
+    ws_messages: int = 0
+    ws_bytes: int = 0
+    rest_requests: int = 0
+    vision_requests: int = 0
+
+
+@dataclass
+class ExchangeState:
+    """Everything a handler needs: config, market, clock, faults, budgets, replay."""
+
+    config: ExchangeConfig
+    market: Market
+    clock: Clock
+    faults: FaultSet
+    limiter: Limiter
+    replay: Recording | None = None
+    stats: Stats = field(default_factory=Stats)
+    started_ms: int = 0
+    sockets: set[Any] = field(default_factory=set)
+    vision_cache: dict[str, Any] = field(default_factory=dict)
+
+
+STATE: web.AppKey[ExchangeState] = web.AppKey("exchange_state", ExchangeState)
+
+
+def state_of(request: web.Request) -> ExchangeState:
+    """The exchange state of the app serving ``request``."""
+    return request.app[STATE]

@@ -1,0 +1,311 @@
+"""Vision routes: ``/data/<key>`` files with ``.CHECKSUM`` siblings, and the S3-style listing.
+
+Zips are built on request in a worker thread (so streams keep flowing), cached, and padded to a
+size that is known beforehand (see :mod:`lake.exchange.vision_zip`), which keeps every listing
+``Size`` exact without building the files. Vision faults (missing day, checksum mismatch,
+truncated zip, replaced file, header drift) are applied here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from email.utils import formatdate
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from lake.exchange import vision_data as vd
+from lake.exchange import vision_tree as vt
+from lake.exchange.faults import Fault
+from lake.exchange.state import ExchangeState, state_of
+from lake.exchange.vision_zip import build_zip, checksum_file, deflate, overhead, sha256
+
+CACHE_BYTES = 768 * 1024 * 1024
+_MARGIN = 1.08
+_SLACK = 384  # bytes: covers a header row and the noise of small files
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the listing and the file route agree on for one key."""
+
+    f: vt.VFile
+    last_modified_ms: int
+    header: bool
+    size: int
+    checksum_fault: bool
+    keep: float | None
+
+
+class VisionStore:
+    """Built zips (LRU by bytes) and per-dataset size calibrations."""
+
+    def __init__(self, state: ExchangeState) -> None:
+        """Attach to ``state``."""
+        self.state = state
+        self._zips: OrderedDict[tuple[str, bool, int], bytes] = OrderedDict()
+        self._bytes = 0
+        self._bpr: dict[tuple[object, ...], float] = {}
+        self._lock = threading.Lock()
+        self.oversize = 0  # files whose natural size beat the target (listing Size would be off)
+
+    # --- sizes ------------------------------------------------------------------------------
+
+    def level(self, f: vt.VFile) -> int:
+        """zlib level: Binance-like 6, but 1 for big files so a day builds in seconds."""
+        return 6 if vd.row_count(self.state.market, f) < 200_000 else 1
+
+    def target(self, f: vt.VFile) -> int:
+        """The zip's size, known without building it."""
+        rows = vd.row_count(self.state.market, f)
+        name = f.base + ".csv"
+        # A seeded few percent on top, so sizes vary from file to file as real ones do.
+        spread = zlib.crc32(f"{self.state.config.seed}:{f.key}".encode()) / 2**32 * 0.04
+        return (
+            math.ceil(rows * self._bytes_per_row(f) * (_MARGIN + spread)) + overhead(name) + _SLACK
+        )
+
+    def _bytes_per_row(self, f: vt.VFile) -> float:
+        level = self.level(f)
+        key = (f.market, f.symbol, f.dataset, f.interval, vd.micros(f), level)
+        if key not in self._bpr:
+            ref = self._reference(f)
+            sample = vt.VFile(f.market, "daily", f.dataset, f.symbol, f.interval, ref.isoformat())
+            if f.interval in ("3d", "1w", "1mo"):  # too few bars per day: sample a month
+                sample = vt.VFile(
+                    f.market, "monthly", f.dataset, f.symbol, f.interval, ref.isoformat()[:7]
+                )
+            data, _, _ = deflate(vd.chunks(self.state.market, sample, False), level)
+            rows = max(1, vd.row_count(self.state.market, sample))
+            self._bpr[key] = max(len(data), 1) / rows
+        return self._bpr[key]
+
+    def _reference(self, f: vt.VFile) -> date:
+        # A fixed day per (dataset, era), so every process computes the same sizes.
+        spec = self.state.market.spec(f.market, f.symbol)
+        lo, hi = vt.span(spec, f.dataset, "daily")
+        want = date(2025, 6, 2) if vd.micros(f) else date(2024, 3, 2)
+        return min(max(want, lo + timedelta(days=1)), hi)
+
+    # --- files ------------------------------------------------------------------------------
+
+    def entry(self, f: vt.VFile, now_ms: int) -> Entry | None:
+        """The file as published at ``now_ms`` with faults applied; None if absent."""
+        st = self.state
+        if not vt.exists(st.config, f):
+            return None
+        published = vt.publish_ms(st.config, f)
+        if published > now_ms:
+            return None
+        faults = [x for x in st.faults.of("vision.") if x.matches_file(f.key, f.info)]
+        names = {x.name for x in faults}
+        if "vision.missing" in names:
+            return None
+        modified = published
+        for x in faults:
+            if x.name == "vision.replace":
+                at = _replace_at(st, x)
+                if now_ms >= at:
+                    modified = max(modified, at)
+        header = vd.default_header(f) != ("vision.header" in names)
+        size = self.target(f)
+        keep = next(
+            (float(x.get("keep", "0.5")) for x in faults if x.name == "vision.truncate"), None
+        )
+        if keep is not None:
+            size = int(size * keep)
+        return Entry(f, modified, header, size, "vision.checksum" in names, keep)
+
+    def build(self, e: Entry) -> bytes:
+        """The zip of an entry (cached)."""
+        key = (e.f.key, e.header, e.last_modified_ms)
+        with self._lock:
+            if key in self._zips:
+                self._zips.move_to_end(key)
+                return self._zips[key]
+        target = self.target(e.f)
+        body = build_zip(
+            e.f.base + ".csv",
+            vd.chunks(self.state.market, e.f, e.header),
+            e.last_modified_ms,
+            target,
+            self.level(e.f),
+        )
+        if len(body) != target:
+            self.oversize += 1
+        with self._lock:
+            self._zips[key] = body
+            self._bytes += len(body)
+            while self._bytes > CACHE_BYTES and len(self._zips) > 1:
+                self._bytes -= len(self._zips.popitem(last=False)[1])
+        return body
+
+
+def _replace_at(state: ExchangeState, fault: Fault) -> int:
+    at = fault.at_ms
+    if at is None:
+        at = state.faults.installed_ms.get(id(fault), state.started_ms)
+    return at
+
+
+def store_of(state: ExchangeState) -> VisionStore:
+    """The Vision store of a running exchange."""
+    store = state.vision_cache.get("store")
+    if not isinstance(store, VisionStore):
+        store = state.vision_cache["store"] = VisionStore(state)
+    return store
+
+
+def _no_such_key(key: str) -> web.Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+        f"<Message>The specified key does not exist.</Message><Key>{escape(key)}</Key></Error>"
+    )
+    return web.Response(status=404, text=body, content_type="application/xml")
+
+
+async def vision_file(request: web.Request) -> web.StreamResponse:
+    """``GET/HEAD /data/<key>``: a zip or its ``.CHECKSUM``."""
+    state = state_of(request)
+    state.stats.vision_requests += 1
+    key = "data/" + request.match_info["key"]
+    parsed = vt.parse_key(key)
+    store = store_of(state)
+    entry = store.entry(parsed[0], state.clock.now_ms()) if parsed else None
+    if parsed is None or entry is None:
+        return _no_such_key(key)
+    body = await asyncio.get_running_loop().run_in_executor(None, store.build, entry)
+    if parsed[1]:
+        digest = sha256(body + b"corrupt" if entry.checksum_fault else body)
+        payload, ctype = checksum_file(entry.f.base + ".zip", digest), "text/plain"
+    else:
+        payload, ctype = body, "application/zip"
+        if entry.keep is not None:
+            payload = body[: entry.size]
+    resp = web.Response(body=payload, content_type=ctype)
+    resp.headers["Last-Modified"] = formatdate(entry.last_modified_ms / 1000, usegmt=True)
+    return resp
+
+
+def _children(state: ExchangeState, folder: str, now_ms: int) -> list[tuple[str, int, int]]:
+    """Sorted children of a folder: (name, size, last modified); dirs end in "/" (size -1)."""
+    cfg = state.config
+    parts = folder.split("/")[:-1]
+    dirs: list[str] = []
+    if folder == "":
+        dirs = ["data/"]
+    elif parts == ["data"]:
+        dirs = ["futures/", "spot/"]
+    elif parts == ["data", "futures"]:
+        dirs = ["um/"]
+    elif parts in (["data", "spot"], ["data", "futures", "um"]):
+        dirs = ["daily/", "monthly/"]
+    else:
+        market = "spot" if parts[1:2] == ["spot"] else "um"
+        rest = parts[2:] if market == "spot" else parts[3:]
+        if (
+            not rest
+            or rest[0] not in ("daily", "monthly")
+            or parts[:2] not in (["data", "spot"], ["data", "futures"])
+        ):
+            return []
+        freq = rest[0]
+        if len(rest) == 1:
+            dirs = [d + "/" for d in vt.datasets(market, freq)]
+        elif len(rest) == 2:
+            if rest[1] not in vt.datasets(market, freq):
+                return []
+            dirs = [s.symbol + "/" for s in cfg.market_specs(market)]
+        elif len(rest) == 3 and rest[1] in vt.KLINE_TYPES:
+            dirs = [i + "/" for i in vt.intervals(market, freq)]
+        elif len(rest) in (3, 4):
+            return _files(
+                state, market, freq, rest[1], rest[2], rest[3] if len(rest) == 4 else "", now_ms
+            )
+    return [(d, -1, 0) for d in sorted(dirs)]
+
+
+def _files(
+    state: ExchangeState, market: str, freq: str, ds: str, sym: str, iv: str, now_ms: int
+) -> list[tuple[str, int, int]]:
+    spec = state.config.spec(market, sym)
+    if spec is None or ds not in vt.datasets(market, freq):
+        return []
+    if (ds in vt.KLINE_TYPES) != bool(iv) or (iv and iv not in vt.intervals(market, freq)):
+        return []
+    store = store_of(state)
+    out = []
+    for p in vt.periods(state.config, spec, ds, freq, iv, now_ms):
+        e = store.entry(vt.VFile(market, freq, ds, sym, iv, p), now_ms)
+        if e is None:
+            continue
+        zip_name = e.f.base + ".zip"
+        out.append((zip_name, e.size, e.last_modified_ms))
+        out.append(
+            (zip_name + ".CHECKSUM", len(checksum_file(zip_name, "0" * 64)), e.last_modified_ms)
+        )
+    return out
+
+
+async def vision_list(request: web.Request) -> web.StreamResponse:
+    """``GET /vision?delimiter=/&prefix=…&marker=…``: an S3 ``ListBucketResult`` page."""
+    state = state_of(request)
+    q = request.query
+    prefix, delimiter, marker = q.get("prefix", ""), q.get("delimiter", ""), q.get("marker", "")
+    try:
+        max_keys = max(0, min(1000, int(q.get("max-keys", "1000"))))
+    except ValueError:
+        max_keys = 1000
+    now = state.clock.now_ms()
+
+    def walk(folder: str):  # type: ignore[no-untyped-def]
+        for name, size, lm in _children(state, folder, now):
+            full = folder + name
+            if not (full.startswith(prefix) or prefix.startswith(full)):
+                continue
+            if size < 0:
+                if delimiter == "/" and full.startswith(prefix):
+                    yield full, size, lm
+                else:
+                    yield from walk(full)
+            elif full.startswith(prefix):
+                yield full, size, lm
+
+    start = prefix[: prefix.rfind("/") + 1]
+    page: list[tuple[str, int, int]] = []
+    truncated = False
+    for item in walk(start):
+        if item[0] <= marker:
+            continue
+        if len(page) == max_keys:
+            truncated = True
+            break
+        page.append(item)
+    xml = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    ]
+    xml.append(
+        f"<Name>data.binance.vision</Name><Prefix>{escape(prefix)}</Prefix><Marker>{escape(marker)}</Marker>"
+    )
+    if truncated and delimiter and page:
+        xml.append(f"<NextMarker>{escape(page[-1][0])}</NextMarker>")
+    xml.append(f"<MaxKeys>{max_keys}</MaxKeys>")
+    if delimiter:
+        xml.append(f"<Delimiter>{escape(delimiter)}</Delimiter>")
+    xml.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+    for key, size, lm in page:
+        if size >= 0:
+            xml.append(
+                f"<Contents><Key>{escape(key)}</Key><LastModified>{vt.last_modified(lm)}</LastModified><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>"
+            )
+    for key, size, _ in page:
+        if size < 0:
+            xml.append(f"<CommonPrefixes><Prefix>{escape(key)}</Prefix></CommonPrefixes>")
+    xml.append("</ListBucketResult>")
+    return web.Response(text="".join(xml), content_type="application/xml")
