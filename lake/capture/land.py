@@ -1,0 +1,300 @@
+"""Land closed segments into bronze, then find every discontinuity the new rows reveal.
+
+Landing is idempotent: rows are merged on their natural keys and a segment is moved aside only
+after its rows are committed, so a crash at any point means the segment is landed again and
+nothing changes the second time. Frames that do not parse go to ``ops.quarantine``.
+
+After the merge, continuity is checked *on bronze* (which also holds earlier captures and REST
+fills) over the span each batch touched, reaching back to the last stored row:
+
+* agg_trades / trades: holes in ``a`` / ``t`` ids (kind ``id``, repairable by REST);
+* klines: missing minutes (kind ``cadence``, repairable by REST);
+* mark_price: missing seconds (kind ``cadence``, capture loss);
+* coverage gaps the collector wrote (drops, recycles) for streams REST cannot refill
+  (bookTicker, markPrice, forceOrder): kind ``disconnect``, capture loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import polars as pl
+
+from lake.binance.endpoints import KIND_TABLE, stream_kind
+from lake.binance.parse import ParsedFrames, parse_ws_frames
+from lake.binance.ws import CONTROL_PREFIX
+from lake.capture.segments import closed_segments, mark_landed, read_segment
+from lake.gaps import GapStatus, ledger_rows
+from lake.quality.continuity import cadence_gaps, id_gaps
+from lake.schemas import (
+    AGG_TRADES,
+    GAPS,
+    KLINES,
+    MARK_PRICE,
+    QUARANTINE,
+    TABLES,
+    TRADES,
+    TableSpec,
+)
+from lake.settings import Market
+from lake.storage import Lake
+
+ID_TABLES: dict[str, tuple[TableSpec, str, str]] = {
+    "agg_trades": (AGG_TRADES, "agg_trade_id", "transact_time"),
+    "trades": (TRADES, "trade_id", "trade_time"),
+}
+REST_REFILLABLE = frozenset({"bronze.agg_trades", "bronze.trades", "bronze.klines"})
+
+
+class _Control(msgspec.Struct):
+    cryptolake: str
+    streams: list[str] = []
+    from_ns: int = 0
+    to_ns: int = 0
+    cause: str = ""
+
+
+_CONTROL = msgspec.json.Decoder(_Control)
+
+
+@dataclass
+class LandResult:
+    """What one land run did."""
+
+    segments: int = 0
+    frames: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    gaps: int = 0
+    batches: list[str] = field(default_factory=list)
+
+    def add_rows(self, table: str, n: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + n
+
+
+def land_market(
+    lake: Lake,
+    directory: Path,
+    market: Market,
+    *,
+    now: datetime | None = None,
+    max_frames_per_batch: int = 2_000_000,
+) -> LandResult:
+    """Land every closed segment under ``directory`` (one market), oldest first."""
+    result = LandResult()
+    batch: list[Path] = []
+    size = 0
+    for path in closed_segments(directory):
+        batch.append(path)
+        size += path.stat().st_size
+        if size >= max_frames_per_batch * 64:  # ~64 bytes per frame at the least
+            _land_batch(lake, market, batch, result, now)
+            batch, size = [], 0
+    if batch:
+        _land_batch(lake, market, batch, result, now)
+    return result
+
+
+def _land_batch(
+    lake: Lake, market: Market, paths: list[Path], result: LandResult, now: datetime | None
+) -> None:
+    frames: list[bytes] = []
+    recv: list[int] = []
+    controls: list[_Control] = []
+    for path in paths:
+        contents = read_segment(path)
+        for frame, ns in zip(contents.frames, contents.recv_ns, strict=True):
+            if frame.startswith(CONTROL_PREFIX):
+                controls.append(_CONTROL.decode(frame))
+            else:
+                frames.append(frame)
+                recv.append(ns)
+    batch_id = f"ws:{market}:{paths[0].stem}" + (f"+{len(paths) - 1}" if len(paths) > 1 else "")
+    detected = now or datetime.now(UTC)
+    parsed = parse_ws_frames(market, frames, recv, batch_id=batch_id)
+    for name, rows in parsed.tables().items():
+        lake.merge(TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id)
+        result.add_rows(name, rows.height)
+    if parsed.rejected:
+        lake.merge(QUARANTINE, quarantine_rows(parsed, market, batch_id, detected), source="ws")
+    gaps = pl.concat(
+        [
+            *scan_continuity(lake, parsed, detected),
+            coverage_gap_rows(controls, market, detected),
+        ],
+        how="vertical",
+    )
+    if gaps.height:
+        lake.merge(GAPS, gaps, source="ws", update="never")
+    for path in paths:
+        mark_landed(path)
+    result.segments += len(paths)
+    result.frames += len(frames)
+    result.rejected += len(parsed.rejected)
+    result.gaps += gaps.height
+    result.batches.append(batch_id)
+
+
+def quarantine_rows(
+    parsed: ParsedFrames, market: str, batch_id: str, detected: datetime
+) -> pl.DataFrame:
+    rows = [
+        {
+            "record_id": hashlib.sha256(f"{market}|{r.recv_ns}|".encode() + r.payload).hexdigest()[
+                :24
+            ],
+            "table_name": "landing",
+            "market": market,
+            "symbol": None,
+            "reason": r.reason,
+            "payload": r.payload.decode("utf-8", "replace"),
+            "source": "ws",
+            "batch_id": batch_id,
+            "detected_at": detected,
+        }
+        for r in parsed.rejected
+    ]
+    return QUARANTINE.conform(pl.DataFrame(rows, schema=QUARANTINE.polars_schema()))
+
+
+def scan_continuity(lake: Lake, parsed: ParsedFrames, detected: datetime) -> list[pl.DataFrame]:
+    """Ledger rows for every discontinuity on bronze around what ``parsed`` brought in."""
+    out: list[pl.DataFrame] = []
+    for name, (spec, id_col, time_col) in ID_TABLES.items():
+        frame: pl.DataFrame = getattr(parsed, name)
+        if frame.height:
+            holes = id_holes_around(lake, spec, frame, id_col=id_col, time_col=time_col)
+            out.append(ledger_rows(holes, table=spec.key, kind="id", detected_at=detected))
+    klines = parsed.klines
+    if klines.height:
+        for (_, kind, interval), part in klines.partition_by(
+            ["market", "kind", "interval"], as_dict=True
+        ).items():
+            stored = _around(
+                lake,
+                KLINES,
+                part,
+                "open_time",
+                timedelta(minutes=5),
+                extra=(pl.col("kind") == kind) & (pl.col("interval") == interval),
+            )
+            step = timedelta(minutes=1) if interval == "1m" else None
+            if step is None:
+                continue
+            holes = cadence_gaps(stored, time_col="open_time", every=step, by=("market", "symbol"))
+            out.append(
+                ledger_rows(
+                    holes,
+                    table=KLINES.key,
+                    kind="cadence",
+                    detected_at=detected,
+                    detail=f"{kind} {interval}",
+                )
+            )
+    marks = parsed.mark_price
+    if marks.height:
+        stored = _around(lake, MARK_PRICE, marks, "event_time", timedelta(seconds=10))
+        holes = cadence_gaps(stored, time_col="event_time", every=timedelta(seconds=1))
+        out.append(
+            ledger_rows(
+                holes,
+                table=MARK_PRICE.key,
+                kind="cadence",
+                detected_at=detected,
+                status="capture_loss",
+                market="um",
+            )
+        )
+    return out
+
+
+def id_holes_around(
+    lake: Lake, spec: TableSpec, frame: pl.DataFrame, *, id_col: str, time_col: str
+) -> pl.DataFrame:
+    """Id holes on bronze from the last stored id before ``frame`` to the end of ``frame``."""
+    holes = []
+    bounds = frame.group_by("market", "symbol").agg(
+        pl.col(id_col).min().alias("lo"), pl.col(id_col).max().alias("hi")
+    )
+    for market, symbol, lo, hi in bounds.iter_rows():
+        key = (pl.col("market") == market) & (pl.col("symbol") == symbol)
+        before = (
+            lake.scan(spec).filter(key & (pl.col(id_col) < lo)).select(pl.col(id_col).max())
+        ).collect()
+        start = before.item() if before.item() is not None else lo
+        stored = (
+            lake.scan(spec)
+            .filter(key & pl.col(id_col).is_between(start, hi))
+            .select("market", "symbol", id_col, time_col)
+            .collect()
+        )
+        holes.append(id_gaps(stored, id_col=id_col, time_col=time_col))
+    return pl.concat(holes) if holes else pl.DataFrame()
+
+
+def _around(
+    lake: Lake,
+    spec: TableSpec,
+    frame: pl.DataFrame,
+    time_col: str,
+    margin: timedelta,
+    extra: pl.Expr | None = None,
+) -> pl.DataFrame:
+    lo, hi = frame.select(
+        pl.col(time_col).min().alias("lo"), pl.col(time_col).max().alias("hi")
+    ).row(0)
+    symbols = frame.get_column("symbol").unique().to_list()
+    cond = pl.col("symbol").is_in(symbols) & pl.col(time_col).is_between(lo - margin, hi)
+    if extra is not None:
+        cond = cond & extra
+    return lake.scan(spec).filter(cond).collect()
+
+
+def coverage_gap_rows(
+    controls: Sequence[_Control], market: str, detected: datetime
+) -> pl.DataFrame:
+    """Ledger rows for the collector's own coverage gaps, one per table and symbol."""
+    rows: list[pl.DataFrame] = []
+    for c in controls:
+        if c.cryptolake != "coverage_gap" or c.to_ns <= c.from_ns:
+            continue
+        by_table: dict[str, set[str]] = {}
+        for stream in c.streams:
+            symbol, _, name = stream.partition("@")
+            kind = stream_kind(name)
+            table = KIND_TABLE.get(kind) if kind else None
+            if table:
+                by_table.setdefault(f"bronze.{table}", set()).add(symbol.upper())
+        for table, symbols in sorted(by_table.items()):
+            status: GapStatus = "open" if table in REST_REFILLABLE else "capture_loss"
+            frame = pl.DataFrame(
+                {
+                    "market": market,
+                    "symbol": sorted(symbols),
+                    "start_time": datetime.fromtimestamp(c.from_ns / 1e9, UTC),
+                    "end_time": datetime.fromtimestamp(c.to_ns / 1e9, UTC),
+                }
+            ).with_columns(pl.col("start_time", "end_time").cast(pl.Datetime("us", "UTC")))
+            rows.append(
+                ledger_rows(
+                    frame,
+                    table=table,
+                    kind="disconnect",
+                    detected_at=detected,
+                    status=status,
+                    detail=c.cause,
+                )
+            )
+    return pl.concat(rows) if rows else GAPS.empty()
+
+
+def land_all(
+    lake: Lake, landing_root: Path, markets: Iterable[Market], *, now: datetime | None = None
+) -> dict[str, LandResult]:
+    """Land every market's closed segments."""
+    return {m: land_market(lake, landing_root / m, m, now=now) for m in markets}
