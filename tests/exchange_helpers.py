@@ -70,6 +70,19 @@ async def collect(
     return frames
 
 
+async def listen(url: str, seconds: float) -> list[Any]:
+    """Every JSON frame ``url`` sends within ``seconds`` (possibly none)."""
+    frames: list[Any] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        try:
+            async with asyncio.timeout(seconds):
+                async for m in ws:
+                    frames.append(json.loads(m.data))
+        except TimeoutError:
+            pass
+    return frames
+
+
 def run(coro: Any) -> Any:
     """Run a coroutine to completion from a sync test."""
     return asyncio.run(coro)
