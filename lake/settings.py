@@ -123,15 +123,34 @@ class StorageConfig(_Strict):
         return self.root.rstrip("/")
 
 
-class CaptureConfig(_Strict):
-    """Live capture: how often landing segments are flushed, rotated and landed."""
+def _liveness_default() -> dict[str, float]:
+    return {"markPrice@1s": 5.0, "kline_1m": 10.0, "bookTicker": 30.0, "aggTrade": 120.0,
+            "trade": 120.0}  # fmt: skip
 
+
+class CaptureConfig(_Strict):
+    """Live capture: landing segments, connections, liveness and gap filling."""
+
+    landing_dir: str = "./data/landing"
     flush_interval_s: float = Field(default=1.0, gt=0, le=1.0)
     segment_rotate_s: float = Field(default=60.0, gt=0)
     segment_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     land_interval_s: float = Field(default=60.0, gt=0)
     queue_max_messages: int = Field(default=200_000, gt=0)
     max_streams_per_connection: int = Field(default=200, gt=0, le=1024)
+    connection_lifetime_s: float = Field(default=23.5 * 3600, gt=0, le=24 * 3600)
+    liveness_s: dict[str, float] = Field(default_factory=_liveness_default)
+    max_rest_fill_ids: int = Field(default=200_000, ge=0)
+
+    @field_validator("liveness_s")
+    @classmethod
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        for stream, limit in value.items():
+            if stream not in SPOT_STREAMS + UM_STREAMS:
+                raise ValueError(f"unknown stream {stream!r} in liveness_s")
+            if limit <= 0:
+                raise ValueError(f"liveness_s.{stream} must be positive")
+        return value
 
 
 class BackfillConfig(_Strict):

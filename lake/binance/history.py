@@ -16,10 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
+import polars as pl
 
 from lake.binance import limits
+from lake.binance.parse_rest_trades import parse_rest_trades
 from lake.binance.rest import RestClient
 from lake.settings import Market
+
+# Old trade lookup, paged by trade id (weights: spot REST docs; USD-M "Old Trades Lookup").
+SPOT_HISTORICAL_TRADES = limits.RestEndpoint("spot", "/api/v3/historicalTrades", 25, 500, 1000)
+UM_HISTORICAL_TRADES = limits.RestEndpoint("um", "/fapi/v1/historicalTrades", 20, 100, 500)
 
 HOUR_MS = 3_600_000
 INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -79,6 +85,34 @@ async def agg_trades_by_id(
         if len(page) < limit:
             break
     return Pages(bodies, len(bodies), rows)
+
+
+class _TradeId(msgspec.Struct):
+    id: int
+
+
+_TRADE_IDS = msgspec.json.Decoder(list[_TradeId])
+
+
+async def trades_by_id(
+    client: RestClient, market: Market, symbol: str, *, from_id: int, to_id: int, batch_id: str
+) -> pl.DataFrame:
+    """Trades with ids ``from_id..to_id`` (inclusive) from ``historicalTrades``, as bronze rows."""
+    endpoint = SPOT_HISTORICAL_TRADES if market == "spot" else UM_HISTORICAL_TRADES
+    limit = endpoint.best_limit()
+    bodies: list[bytes] = []
+    cursor = from_id
+    while cursor <= to_id:
+        body = await client.get(endpoint, {"symbol": symbol, "fromId": cursor}, limit=limit)
+        page = _TRADE_IDS.decode(body)
+        if not page:
+            break
+        bodies.append(body)
+        cursor = page[-1].id + 1
+        if len(page) < limit:
+            break
+    frame = parse_rest_trades(bodies, market=market, symbol=symbol, batch_id=batch_id)
+    return frame.filter(pl.col("trade_id").is_between(from_id, to_id))
 
 
 async def first_agg_trade_id(

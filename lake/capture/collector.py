@@ -1,0 +1,289 @@
+"""The collector: connections → landing segments → bronze, with gaps found and filled.
+
+One :func:`collect` run, per market: take the landing directory's lock (one collector per
+directory), close and land what a previous run left (a crash included) and fill its gaps, then
+capture until stopped — connections feed a :class:`~lake.capture.landing.LandingSink`, a flusher
+makes the buffer durable at least every ``flush_interval_s``, and every ``land_interval_s``
+closed segments are landed and open gaps repaired from REST. On stop (signal, duration): stop
+reading, flush, close the segment, land, repair, release the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from lake.binance.endpoints import Endpoints
+from lake.binance.rest import RestClient
+from lake.binance.ws import StreamConnection
+from lake.capture.land import LandResult, land_market
+from lake.capture.landing import LandingSink
+from lake.capture.repair import RepairResult, repair_open_gaps
+from lake.capture.segments import recover
+from lake.settings import CaptureConfig, Market, Settings
+from lake.storage import Lake
+
+log = logging.getLogger("cryptolake.collect")
+
+
+class CollectorBusy(RuntimeError):
+    """Another collector holds the landing directory."""
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    """What to capture: markets, their symbols and streams."""
+
+    symbols: dict[Market, tuple[str, ...]]
+    streams: dict[Market, tuple[str, ...]]
+
+    @property
+    def markets(self) -> tuple[Market, ...]:
+        return tuple(m for m in self.symbols if self.symbols[m] and self.streams[m])
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        markets: Sequence[Market] | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> CapturePlan:
+        chosen = tuple(markets) if markets else ("spot", "um")
+        syms: dict[Market, tuple[str, ...]] = {}
+        streams: dict[Market, tuple[str, ...]] = {}
+        for m in chosen:
+            cfg = settings.markets.get(m)
+            syms[m] = tuple(symbols) if symbols else cfg.symbols
+            streams[m] = cfg.streams
+        return cls(syms, streams)
+
+
+@dataclass
+class StreamRow:
+    """One line of the live table."""
+
+    market: str
+    stream: str
+    messages: int
+    rate: float
+    latency_ms: float | None
+    silent_s: float
+
+
+@dataclass
+class Snapshot:
+    """Visibility: what the collector is doing now."""
+
+    elapsed_s: float
+    streams: list[StreamRow]
+    frames_durable: int
+    dropped: int
+    connects: int
+    drops: int
+    recycles: int
+    silent_reports: int
+    gaps_repaired: int
+    gaps_open: int
+
+
+@dataclass
+class CollectSummary:
+    """What a run did, start to end."""
+
+    duration_s: float = 0.0
+    landed: dict[str, LandResult] = field(default_factory=dict)
+    repairs: list[RepairResult] = field(default_factory=list)
+    last: Snapshot | None = None
+
+    @property
+    def gaps_repaired(self) -> int:
+        return sum(r.repaired for r in self.repairs)
+
+    def add_land(self, market: str, result: LandResult) -> None:
+        into = self.landed.setdefault(market, LandResult())
+        into.segments += result.segments
+        into.frames += result.frames
+        into.rejected += result.rejected
+        into.gaps += result.gaps
+        into.batches += result.batches
+        for table, n in result.rows.items():
+            into.add_rows(table, n)
+
+
+@contextlib.contextmanager
+def landing_lock(directory: Path) -> Iterator[None]:
+    """Hold the landing directory for this process (released by the OS if it dies)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".collector.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CollectorBusy(f"another collector is writing to {directory}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+async def collect(
+    lake: Lake,
+    endpoints: Endpoints,
+    plan: CapturePlan,
+    capture: CaptureConfig,
+    *,
+    duration_s: float | None = None,
+    stop: asyncio.Event | None = None,
+    on_tick: Callable[[Snapshot], None] | None = None,
+) -> CollectSummary:
+    """Capture until ``stop`` is set or ``duration_s`` has passed; see the module docstring."""
+    stop = stop or asyncio.Event()
+    summary = CollectSummary()
+    root = Path(capture.landing_dir)
+    started = time.monotonic()
+    with contextlib.ExitStack() as locks:
+        for market in plan.markets:
+            locks.enter_context(landing_lock(root / market))
+        async with RestClient(endpoints) as rest:
+            for market in plan.markets:  # what a previous run left, first
+                recover(root / market)
+                summary.add_land(
+                    market, await asyncio.to_thread(land_market, lake, root / market, market)
+                )
+            summary.repairs.append(
+                await repair_open_gaps(lake, rest, max_ids=capture.max_rest_fill_ids)
+            )
+            await _capture(lake, endpoints, plan, capture, rest, summary, stop, duration_s, on_tick)
+    summary.duration_s = time.monotonic() - started
+    return summary
+
+
+async def _capture(
+    lake: Lake,
+    endpoints: Endpoints,
+    plan: CapturePlan,
+    capture: CaptureConfig,
+    rest: RestClient,
+    summary: CollectSummary,
+    stop: asyncio.Event,
+    duration_s: float | None,
+    on_tick: Callable[[Snapshot], None] | None,
+) -> None:
+    root = Path(capture.landing_dir)
+    sinks = {
+        m: LandingSink(
+            root / m,
+            prefix=m,
+            rotate_s=capture.segment_rotate_s,
+            max_segment_bytes=capture.segment_max_bytes,
+            max_buffer_bytes=max(64 * 1024 * 1024, capture.queue_max_messages * 512),
+        )
+        for m in plan.markets
+    }
+    connections: list[tuple[Market, StreamConnection]] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for m in plan.markets:
+            for wsplan in endpoints.plan_connections(
+                m, plan.symbols[m], plan.streams[m],
+                max_streams=capture.max_streams_per_connection,
+            ):  # fmt: skip
+                conn = StreamConnection(
+                    wsplan, session, sinks[m].append,
+                    lifetime_s=capture.connection_lifetime_s, liveness_s=capture.liveness_s,
+                )  # fmt: skip
+                connections.append((m, conn))
+        tasks = [asyncio.create_task(c.run(stop), name=c.plan.url[:60]) for _, c in connections]
+        state = _Ticker(connections, sinks, summary, on_tick)
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        next_land = time.monotonic() + capture.land_interval_s
+        try:
+            while not stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), capture.flush_interval_s)
+                for sink in sinks.values():
+                    sink.flush()
+                state.tick(lake)
+                if time.monotonic() >= next_land:
+                    await _land_and_repair(lake, rest, plan, capture, summary)
+                    next_land = time.monotonic() + capture.land_interval_s
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sink in sinks.values():
+                await asyncio.to_thread(sink.close)
+            state.tick(lake)
+    await _land_and_repair(lake, rest, plan, capture, summary)
+    summary.last = state.snapshot(lake)
+
+
+async def _land_and_repair(
+    lake: Lake, rest: RestClient, plan: CapturePlan, capture: CaptureConfig, summary: CollectSummary
+) -> None:
+    root = Path(capture.landing_dir)
+    for market in plan.markets:
+        result = await asyncio.to_thread(land_market, lake, root / market, market)
+        summary.add_land(market, result)
+    summary.repairs.append(await repair_open_gaps(lake, rest, max_ids=capture.max_rest_fill_ids))
+
+
+class _Ticker:
+    """Turns connection counters into snapshots with per-stream rates."""
+
+    def __init__(
+        self,
+        connections: list[tuple[Market, StreamConnection]],
+        sinks: dict[Market, LandingSink],
+        summary: CollectSummary,
+        on_tick: Callable[[Snapshot], None] | None,
+    ) -> None:
+        self.connections = connections
+        self.sinks = sinks
+        self.summary = summary
+        self.on_tick = on_tick
+        self.started = time.monotonic()
+        self._prev: dict[tuple[str, str], tuple[int, float, float]] = {}
+
+    def snapshot(self, lake: Lake | None = None) -> Snapshot:
+        now, now_ns = time.monotonic(), time.time_ns()
+        rows = []
+        for market, conn in self.connections:
+            for stream, st in conn.stats.streams.items():
+                prev_n, prev_t, rate = self._prev.get((market, stream), (0, self.started, 0.0))
+                if now - prev_t >= 1.0:  # a rate over at least a second, not between two ticks
+                    rate = (st.messages - prev_n) / (now - prev_t)
+                    self._prev[(market, stream)] = (st.messages, now, rate)
+                silent = (now_ns - st.last_recv_ns) / 1e9 if st.last_recv_ns else now - self.started
+                rows.append(StreamRow(market, stream, st.messages, rate, st.latency_ms, silent))
+        stats = [c.stats for _, c in self.connections]
+        repaired = self.summary.gaps_repaired
+        open_now = self.summary.repairs[-1].left_open if self.summary.repairs else 0
+        return Snapshot(
+            elapsed_s=now - self.started,
+            streams=rows,
+            frames_durable=sum(s.stats.durable_frames for s in self.sinks.values()),
+            dropped=sum(s.stats.dropped for s in self.sinks.values()),
+            connects=sum(s.connects for s in stats),
+            drops=sum(s.drops for s in stats),
+            recycles=sum(s.recycles for s in stats),
+            silent_reports=sum(s.silent_reports for s in stats),
+            gaps_repaired=repaired,
+            gaps_open=open_now,
+        )
+
+    def tick(self, lake: Lake) -> None:
+        snap = self.snapshot(lake)
+        self.summary.last = snap
+        if self.on_tick is not None:
+            self.on_tick(snap)
