@@ -25,32 +25,107 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT")
 def _um_payload(kind: str, n: int, sym: str, t: int) -> dict[str, Any]:
     price = f"{60000 + (n % 997) / 10:.2f}"
     if kind == "bookTicker":
-        return {"e": "bookTicker", "u": 5_000_000_000 + n, "s": sym, "b": price, "B": "2.507",
-                "a": price, "A": "0.010", "T": t, "E": t + 1}  # fmt: skip
+        return {
+            "e": "bookTicker",
+            "u": 5_000_000_000 + n,
+            "s": sym,
+            "b": price,
+            "B": "2.507",
+            "a": price,
+            "A": "0.010",
+            "T": t,
+            "E": t + 1,
+        }
     if kind == "trade":
-        return {"e": "trade", "E": t + 1, "T": t, "s": sym, "t": 5_266_000_000 + n, "p": price,
-                "q": "0.006", "X": "MARKET", "m": n % 2 == 0}  # fmt: skip
+        return {
+            "e": "trade",
+            "E": t + 1,
+            "T": t,
+            "s": sym,
+            "t": 5_266_000_000 + n,
+            "p": price,
+            "q": "0.006",
+            "X": "MARKET",
+            "m": n % 2 == 0,
+        }
     if kind == "aggTrade":
-        return {"e": "aggTrade", "E": t + 1, "s": sym, "a": 2_000_000_000 + n, "p": price,
-                "q": "0.100", "f": 5_266_000_000 + n, "l": 5_266_000_002 + n, "T": t,
-                "m": n % 3 == 0}  # fmt: skip
+        return {
+            "e": "aggTrade",
+            "E": t + 1,
+            "s": sym,
+            "a": 2_000_000_000 + n,
+            "p": price,
+            "q": "0.100",
+            "f": 5_266_000_000 + n,
+            "l": 5_266_000_002 + n,
+            "T": t,
+            "m": n % 3 == 0,
+        }
     if kind == "markPrice@1s":
-        return {"e": "markPriceUpdate", "E": t, "s": sym, "p": price, "P": price, "i": price,
-                "r": "0.00010000", "T": 1_723_190_400_000}  # fmt: skip
+        return {
+            "e": "markPriceUpdate",
+            "E": t,
+            "s": sym,
+            "p": price,
+            "P": price,
+            "i": price,
+            "r": "0.00010000",
+            "T": 1_723_190_400_000,
+        }
     if kind == "kline_1m":
         start = t - t % 60_000
-        return {"e": "kline", "E": t, "s": sym, "k": {
-            "t": start, "T": start + 59_999, "s": sym, "i": "1m", "f": 1, "L": 9, "o": price,
-            "c": price, "h": price, "l": price, "v": "12.5", "n": 9, "x": n % 4 == 0,
-            "q": "750000.1", "V": "6.1", "Q": "366000.2", "B": "0"}}  # fmt: skip
-    return {"e": "forceOrder", "E": t, "o": {
-        "s": sym, "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.014", "p": price, "ap": price,
-        "X": "FILLED", "l": "0.014", "z": "0.014", "T": t}}  # fmt: skip
+        return {
+            "e": "kline",
+            "E": t,
+            "s": sym,
+            "k": {
+                "t": start,
+                "T": start + 59_999,
+                "s": sym,
+                "i": "1m",
+                "f": 1,
+                "L": 9,
+                "o": price,
+                "c": price,
+                "h": price,
+                "l": price,
+                "v": "12.5",
+                "n": 9,
+                "x": n % 4 == 0,
+                "q": "750000.1",
+                "V": "6.1",
+                "Q": "366000.2",
+                "B": "0",
+            },
+        }
+    return {
+        "e": "forceOrder",
+        "E": t,
+        "o": {
+            "s": sym,
+            "S": "SELL",
+            "o": "LIMIT",
+            "f": "IOC",
+            "q": "0.014",
+            "p": price,
+            "ap": price,
+            "X": "FILLED",
+            "l": "0.014",
+            "z": "0.014",
+            "T": t,
+        },
+    }
 
 
 # Rough live mix of the default USD-M streams: quotes dominate, then trades.
-UM_MIX = (("bookTicker", 50), ("trade", 20), ("aggTrade", 15), ("markPrice@1s", 5),
-          ("kline_1m", 7), ("forceOrder", 3))  # fmt: skip
+UM_MIX = (
+    ("bookTicker", 50),
+    ("trade", 20),
+    ("aggTrade", 15),
+    ("markPrice@1s", 5),
+    ("kline_1m", 7),
+    ("forceOrder", 3),
+)
 
 
 def make_frames(n: int = N_FRAMES, seed: int = 7) -> tuple[list[bytes], list[int]]:
@@ -94,9 +169,11 @@ def make_agg_trades_csv(n: int = N_CSV_ROWS) -> bytes:
     header = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"
     lines = [header]
     for i in range(n):
-        lines.append(f"{480_537_903 + i},{79972.8 + (i % 50) / 10:.1f},{1 + i % 9}.0,"
-                     f"{1_123_474_160 + 3 * i},{1_123_474_162 + 3 * i},{1_778_198_400_020 + i},"
-                     f"{'true' if i % 2 else 'false'}")  # fmt: skip
+        lines.append(
+            f"{480_537_903 + i},{79972.8 + (i % 50) / 10:.1f},{1 + i % 9}.0,"
+            f"{1_123_474_160 + 3 * i},{1_123_474_162 + 3 * i},{1_778_198_400_020 + i},"
+            f"{'true' if i % 2 else 'false'}"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -69,8 +69,14 @@ def parse_rest_klines(
         "taker_buy_volume": [r.taker_buy_volume for r in rows],
         "taker_buy_quote_volume": [r.taker_buy_quote_volume for r in rows],
     }
-    consts = {"market": market, "kind": kind, "interval": interval, "symbol": symbol,
-              "source": "rest", "batch_id": batch_id}  # fmt: skip
+    consts = {
+        "market": market,
+        "kind": kind,
+        "interval": interval,
+        "symbol": symbol,
+        "source": "rest",
+        "batch_id": batch_id,
+    }
     frame = finish(schemas.KLINES, cols, consts, times=("open_time", "close_time"))
     now = pl.lit(now_ms * 1000).cast(pl.Int64).cast(schemas.US)
     return _dedupe(frame.filter(pl.col("close_time") < now), ("open_time",))
@@ -133,17 +139,37 @@ def _series(rows: list[Any], fields: dict[str, str]) -> pl.DataFrame:
 _LS = "longShortRatio"
 # (argument, decoder, route, {bronze column: response field})
 _METRIC_ROUTES: tuple[tuple[str, msgspec.json.Decoder[Any], str, dict[str, str]], ...] = (
-    ("open_interest_hist", wire.OPEN_INTEREST_HIST, "openInterestHist",
-     {"sum_open_interest": "sumOpenInterest", "sum_open_interest_value": "sumOpenInterestValue"}),
-    ("top_account_ratio", wire.LONG_SHORT_RATIOS, "topLongShortAccountRatio",
-     {"count_toptrader_long_short_ratio": _LS}),
-    ("top_position_ratio", wire.LONG_SHORT_RATIOS, "topLongShortPositionRatio",
-     {"sum_toptrader_long_short_ratio": _LS}),
-    ("global_account_ratio", wire.LONG_SHORT_RATIOS, "globalLongShortAccountRatio",
-     {"count_long_short_ratio": _LS}),
-    ("taker_ratio", wire.TAKER_RATIOS, "takerlongshortRatio",
-     {"sum_taker_long_short_vol_ratio": "buySellRatio"}),
-)  # fmt: skip
+    (
+        "open_interest_hist",
+        wire.OPEN_INTEREST_HIST,
+        "openInterestHist",
+        {"sum_open_interest": "sumOpenInterest", "sum_open_interest_value": "sumOpenInterestValue"},
+    ),
+    (
+        "top_account_ratio",
+        wire.LONG_SHORT_RATIOS,
+        "topLongShortAccountRatio",
+        {"count_toptrader_long_short_ratio": _LS},
+    ),
+    (
+        "top_position_ratio",
+        wire.LONG_SHORT_RATIOS,
+        "topLongShortPositionRatio",
+        {"sum_toptrader_long_short_ratio": _LS},
+    ),
+    (
+        "global_account_ratio",
+        wire.LONG_SHORT_RATIOS,
+        "globalLongShortAccountRatio",
+        {"count_long_short_ratio": _LS},
+    ),
+    (
+        "taker_ratio",
+        wire.TAKER_RATIOS,
+        "takerlongshortRatio",
+        {"sum_taker_long_short_vol_ratio": "buySellRatio"},
+    ),
+)
 
 
 def parse_rest_metrics(

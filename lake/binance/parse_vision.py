@@ -115,17 +115,31 @@ def read_vision_csv(data: bytes, dataset: str) -> pl.DataFrame:
     if header and [_norm(f) for f in fields] != [_norm(n) for n in names]:
         raise ValueError(f"{dataset}: unexpected header {first!r}; expected {','.join(names)}")
     schema = pl.Schema({n: I64 if n in _INT_COLS else STR for n in names})
-    return pl.read_csv(data, has_header=False, skip_rows=1 if header else 0, schema=schema)
+    try:
+        return pl.read_csv(data, has_header=False, skip_rows=1 if header else 0, schema=schema)
+    except pl.exceptions.PolarsError as exc:
+        raise ValueError(f"{dataset}: unreadable CSV: {_first_line(exc)}") from None
 
 
-def _bool(name: str) -> pl.Expr:
-    return pl.col(name).replace_strict(_BOOLS, return_dtype=pl.Boolean).alias(name)
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _normalise(raw: pl.DataFrame) -> pl.DataFrame:
+def _normalise(raw: pl.DataFrame, dataset: str) -> pl.DataFrame:
     exprs = [epoch_us_column(c) for c in raw.columns if c in _EPOCH_COLS]
-    exprs += [_bool(c) for c in raw.columns if c in _BOOL_COLS]
-    return raw.with_columns(exprs) if exprs else raw
+    bools = [c for c in raw.columns if c in _BOOL_COLS]
+    exprs += [
+        pl.col(c).replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean) for c in bools
+    ]
+    if not exprs:
+        return raw
+    out = raw.with_columns(exprs)
+    for c in bools:  # an unknown spelling became null: say which value, never read it as false
+        if out.get_column(c).null_count() > raw.get_column(c).null_count():
+            bad = raw.get_column(c).filter(out.get_column(c).is_null()).drop_nulls()[0]
+            raise ValueError(f"{dataset}: {c} holds {bad!r}, not true/false/True/False")
+    return out
 
 
 def _conform(
@@ -175,7 +189,7 @@ def parse_vision_csv(
         ValueError: unknown dataset, unexpected layout or header, a missing interval, or
             values that do not fit the table (e.g. an unparseable boolean or time).
     """
-    raw = _normalise(read_vision_csv(data, dataset))
+    raw = _normalise(read_vision_csv(data, dataset), dataset)
     lineage: dict[str, object] = {"symbol": symbol, "source": "vision", "batch_id": batch_id}
     if dataset == "aggTrades":
         return _conform(schemas.AGG_TRADES, raw, ("agg_trade_id",), market=market, **lineage)
@@ -187,16 +201,28 @@ def parse_vision_csv(
             raise ValueError(f"{dataset} needs the kline interval, e.g. interval='1m'")
         frame = raw.drop("ignore").rename({"count": "trade_count"})
         kind = KLINE_KIND_BY_DATASET[dataset]
-        return _conform(schemas.KLINES, frame, ("open_time",), market=market, kind=kind,
-                        interval=interval, **lineage)  # fmt: skip
+        return _conform(
+            schemas.KLINES,
+            frame,
+            ("open_time",),
+            market=market,
+            kind=kind,
+            interval=interval,
+            **lineage,
+        )
     if dataset == "fundingRate":
         frame = raw.rename({"calc_time": "funding_time", "last_funding_rate": "funding_rate"})
         return _conform(schemas.FUNDING, frame, ("funding_time",), **lineage)
     if dataset == "metrics":
         created = pl.col("create_time").str.strip_chars()
-        frame = raw.drop("symbol").with_columns(
-            created.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", time_zone="UTC")
-        )
+        try:
+            frame = raw.drop("symbol").with_columns(
+                created.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", time_zone="UTC")
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(
+                f"metrics: create_time is not 'YYYY-MM-DD HH:MM:SS': {_first_line(exc)}"
+            ) from None
         return _conform(schemas.METRICS, frame, ("create_time",), **lineage)
     if dataset == "bookTicker":
         frame = raw.rename({"best_bid_price": "bid_price", "best_bid_qty": "bid_qty",

@@ -110,11 +110,20 @@ def _decode_kind(
     decs = wr.DECODERS[market][kind]
     idx_w = batch.wrapped[kind]
     payloads_w = [frames[j] for j in idx_w]
-    items_w, idx_w = wr.decode(decs.wrapped_batch, decs.wrapped_one, payloads_w, idx_w, kind,
-                               frames, recv_ns, batch.rejected)  # fmt: skip
+    items_w, idx_w = wr.decode(
+        decs.wrapped_batch,
+        decs.wrapped_one,
+        payloads_w,
+        idx_w,
+        kind,
+        frames,
+        recv_ns,
+        batch.rejected,
+    )
     payloads_p, idx_p = batch.plain[kind]
-    items_p, idx_p = wr.decode(decs.plain_batch, decs.plain_one, payloads_p, idx_p, kind,
-                               frames, recv_ns, batch.rejected)  # fmt: skip
+    items_p, idx_p = wr.decode(
+        decs.plain_batch, decs.plain_one, payloads_p, idx_p, kind, frames, recv_ns, batch.rejected
+    )
     if not items_p:  # the usual case: every frame came wrapped
         return [e.data for e in items_w], idx_w
     return [e.data for e in items_w] + items_p, idx_w + idx_p
