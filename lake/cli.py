@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from lake.capture import cli as capture_cli
 from lake.clikit import CliState, console, emit_json, fail, state
+from lake.exchange.cli import app as exchange_app
 
 if TYPE_CHECKING:
     from lake.schemas import TableSpec
@@ -24,6 +26,10 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="cryptolake: a Binance market-data lake (capture, backfill, Delta tables, quality).",
 )
+
+app.add_typer(exchange_app, name="exchange")
+app.command()(capture_cli.collect)
+app.command()(capture_cli.land)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
 

@@ -124,8 +124,13 @@ class StorageConfig(_Strict):
 
 
 def _liveness_default() -> dict[str, float]:
-    return {"markPrice@1s": 5.0, "kline_1m": 10.0, "bookTicker": 30.0, "aggTrade": 120.0,
-            "trade": 120.0}  # fmt: skip
+    return {
+        "markPrice@1s": 5.0,
+        "kline_1m": 10.0,
+        "bookTicker": 30.0,
+        "aggTrade": 120.0,
+        "trade": 120.0,
+    }
 
 
 class CaptureConfig(_Strict):

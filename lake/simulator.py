@@ -30,8 +30,19 @@ def built_in_exchange(
     symbols: str, *, seed: int = 42, extra: Sequence[str] = (), startup_s: float = 60.0
 ) -> Iterator[str]:
     """Run ``cryptolake exchange serve`` in a child process; yields its base URL."""
-    cmd = [sys.executable, "-m", "lake.exchange", "serve", "--port", "0", "--seed", str(seed),
-           "--symbols", symbols, *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lake.exchange",
+        "serve",
+        "--port",
+        "0",
+        "--seed",
+        str(seed),
+        "--symbols",
+        symbols,
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -28,9 +28,20 @@ SPOT_HISTORICAL_TRADES = limits.RestEndpoint("spot", "/api/v3/historicalTrades",
 UM_HISTORICAL_TRADES = limits.RestEndpoint("um", "/fapi/v1/historicalTrades", 20, 100, 500)
 
 HOUR_MS = 3_600_000
-INTERVAL_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-               "1h": HOUR_MS, "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS,
-               "8h": 8 * HOUR_MS, "12h": 12 * HOUR_MS, "1d": 24 * HOUR_MS}  # fmt: skip
+INTERVAL_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "4h": 4 * HOUR_MS,
+    "6h": 6 * HOUR_MS,
+    "8h": 8 * HOUR_MS,
+    "12h": 12 * HOUR_MS,
+    "1d": 24 * HOUR_MS,
+}
 
 
 class _AggId(msgspec.Struct):
@@ -178,8 +189,12 @@ async def klines_between(
     rows = 0
     cursor = start_ms - start_ms % step
     while cursor < end_ms:
-        params = {endpoint.symbol_param: symbol, "interval": interval, "startTime": cursor,
-                  "endTime": end_ms - 1}  # fmt: skip
+        params = {
+            endpoint.symbol_param: symbol,
+            "interval": interval,
+            "startTime": cursor,
+            "endTime": end_ms - 1,
+        }
         body = await client.get(endpoint, params, limit=limit)
         page = _KLINES.decode(body)
         if not page:
@@ -225,8 +240,12 @@ async def metrics_between(
         rows = 0
         cursor = start_ms
         while cursor < end_ms:
-            params = {"symbol": symbol, "period": period, "startTime": cursor,
-                      "endTime": end_ms - 1}  # fmt: skip
+            params = {
+                "symbol": symbol,
+                "period": period,
+                "startTime": cursor,
+                "endTime": end_ms - 1,
+            }
             body = await client.get(endpoint, params, limit=limit)
             page = _STAMPED.decode(body)
             if not page:

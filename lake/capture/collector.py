@@ -194,13 +194,18 @@ async def _capture(
     async with aiohttp.ClientSession(connector=connector) as session:
         for m in plan.markets:
             for wsplan in endpoints.plan_connections(
-                m, plan.symbols[m], plan.streams[m],
+                m,
+                plan.symbols[m],
+                plan.streams[m],
                 max_streams=capture.max_streams_per_connection,
-            ):  # fmt: skip
+            ):
                 conn = StreamConnection(
-                    wsplan, session, sinks[m].append,
-                    lifetime_s=capture.connection_lifetime_s, liveness_s=capture.liveness_s,
-                )  # fmt: skip
+                    wsplan,
+                    session,
+                    sinks[m].append,
+                    lifetime_s=capture.connection_lifetime_s,
+                    liveness_s=capture.liveness_s,
+                )
                 connections.append((m, conn))
         tasks = [asyncio.create_task(c.run(stop), name=c.plan.url[:60]) for _, c in connections]
         state = _Ticker(connections, sinks, summary, on_tick)

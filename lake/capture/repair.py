@@ -50,8 +50,18 @@ class Gap:
         market = row["market"]
         if market not in ("spot", "um"):
             raise ValueError(f"unknown market {market!r} in gap {row['gap_id']}")
-        return cls(row, row["table_name"], market, row["symbol"], row["kind"], row["start_id"],
-                   row["end_id"], row["start_time"], row["end_time"], row["detail"])  # fmt: skip
+        return cls(
+            row,
+            row["table_name"],
+            market,
+            row["symbol"],
+            row["kind"],
+            row["start_id"],
+            row["end_id"],
+            row["start_time"],
+            row["end_time"],
+            row["detail"],
+        )
 
     def frame(self) -> pl.DataFrame:
         return pl.DataFrame([self.row], schema=GAPS.polars_schema())
@@ -145,9 +155,14 @@ async def _fill(
         pages = await history.klines_between(client, market, "trade", symbol, lo, _ms(gap.end_time))
         now_ms = _ms(now or datetime.now(UTC))
         frame = parse_rest_klines(
-            pages.bodies, market=market, kind="trade", interval="1m", symbol=symbol,
-            batch_id=batch_id, now_ms=now_ms,
-        )  # fmt: skip
+            pages.bodies,
+            market=market,
+            kind="trade",
+            interval="1m",
+            symbol=symbol,
+            batch_id=batch_id,
+            now_ms=now_ms,
+        )
         lake.merge(KLINES, frame, source="rest", batch_id=batch_id)
         return frame.height
     return None
@@ -160,9 +175,14 @@ async def _fill_minutes(
     lo, hi = _ms(missing[0]), _ms(missing[-1]) + 60_000
     pages = await history.klines_between(client, gap.market, "trade", gap.symbol, lo, hi)
     frame = parse_rest_klines(
-        pages.bodies, market=gap.market, kind="trade", interval="1m", symbol=gap.symbol,
-        batch_id=batch_id, now_ms=_ms(now or datetime.now(UTC)),
-    )  # fmt: skip
+        pages.bodies,
+        market=gap.market,
+        kind="trade",
+        interval="1m",
+        symbol=gap.symbol,
+        batch_id=batch_id,
+        now_ms=_ms(now or datetime.now(UTC)),
+    )
     lake.merge(KLINES, frame, source="rest", batch_id=batch_id)
     return frame.height
 

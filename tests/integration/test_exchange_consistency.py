@@ -8,6 +8,7 @@ WebSocket (closed bars) and Vision.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +41,9 @@ def _capture(ex: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if not frames:
             return False
         last_closed = any(
-            f["stream"].endswith("kline_1m") and f["data"]["k"]["x"] and f["data"]["k"]["t"] == END - 60_000  # noqa: E501
+            f["stream"].endswith("kline_1m")
+            and f["data"]["k"]["x"]
+            and f["data"]["k"]["t"] == END - 60_000
             for f in frames[-400:]
         )
         return last_closed and any(
@@ -48,15 +51,22 @@ def _capture(ex: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         )
 
     # The clock is frozen until the subscription is confirmed, then runs 600x (an hour in 6 s).
-    frames = run(collect(url, done, timeout=60, ready=lambda: ex.clock.set_speed(600)))
+    frames = run(collect(url, done, limit_s=60, ready=lambda: ex.clock.set_speed(600)))
     aggs = [f["data"] for f in frames if f["stream"].endswith("aggTrade")]
-    closed = [f["data"]["k"] for f in frames if f["stream"].endswith("kline_1m") and f["data"]["k"]["x"]]  # noqa: E501
+    closed = [
+        f["data"]["k"] for f in frames if f["stream"].endswith("kline_1m") and f["data"]["k"]["x"]
+    ]
     return [a for a in aggs if HOUR <= a["T"] < END], [k for k in closed if HOUR <= k["t"] < END]
 
 
 def _rest_aggs(client: httpx.Client) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"symbol": "BTCUSDT", "startTime": HOUR, "endTime": END - 1, "limit": 1000}  # noqa: E501
+    params: dict[str, Any] = {
+        "symbol": "BTCUSDT",
+        "startTime": HOUR,
+        "endTime": END - 1,
+        "limit": 1000,
+    }
     while True:
         page = client.get("/fapi/v1/aggTrades", params=params).raise_for_status().json()
         rows += [r for r in page if r["T"] < END]
@@ -79,16 +89,46 @@ def test_ws_rest_and_vision_serve_one_history(exchange_factory: Any) -> None:  #
     ex.clock.set(ms(f"{DAY}T00:00:00") + 26 * 3_600_000, speed=1)  # next day, files published
     with httpx.Client(base_url=ex.base_url, timeout=60) as client:
         rest_aggs = _rest_aggs(client)
-        vision = _vision(client, f"data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{DAY}.zip")  # noqa: E501
-        rest_klines = client.get(
-            "/fapi/v1/klines",
-            params={"symbol": "BTCUSDT", "interval": "1m", "startTime": HOUR, "endTime": END - 1, "limit": 60},  # noqa: E501
-        ).raise_for_status().json()
-        vision_klines = _vision(client, f"data/futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-{DAY}.zip")  # noqa: E501
+        vision = _vision(
+            client, f"data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-{DAY}.zip"
+        )
+        rest_klines = (
+            client.get(
+                "/fapi/v1/klines",
+                params={
+                    "symbol": "BTCUSDT",
+                    "interval": "1m",
+                    "startTime": HOUR,
+                    "endTime": END - 1,
+                    "limit": 60,
+                },
+            )
+            .raise_for_status()
+            .json()
+        )
+        vision_klines = _vision(
+            client, f"data/futures/um/daily/klines/BTCUSDT/1m/BTCUSDT-1m-{DAY}.zip"
+        )
 
-    assert vision[0] == ["agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "transact_time", "is_buyer_maker"]  # noqa: E501
+    assert vision[0] == [
+        "agg_trade_id",
+        "price",
+        "quantity",
+        "first_trade_id",
+        "last_trade_id",
+        "transact_time",
+        "is_buyer_maker",
+    ]
     vision_aggs = [
-        {"a": int(r[0]), "p": r[1], "q": r[2], "f": int(r[3]), "l": int(r[4]), "T": int(r[5]), "m": r[6] == "true"}  # noqa: E501
+        {
+            "a": int(r[0]),
+            "p": r[1],
+            "q": r[2],
+            "f": int(r[3]),
+            "l": int(r[4]),
+            "T": int(r[5]),
+            "m": r[6] == "true",
+        }
         for r in vision[1:]
         if HOUR <= int(r[5]) < END
     ]
@@ -96,7 +136,7 @@ def test_ws_rest_and_vision_serve_one_history(exchange_factory: Any) -> None:  #
     ids = [a["a"] for a in ws_aggs]
     assert len(ids) > 10_000  # ~15 aggTrades/s by default
     assert ids == list(range(ids[0], ids[0] + len(ids))), "aggTrade ids are contiguous"
-    assert all(x["l"] + 1 == y["f"] for x, y in zip(ws_aggs, ws_aggs[1:], strict=False))
+    assert all(x["l"] + 1 == y["f"] for x, y in itertools.pairwise(ws_aggs))
     assert [a["a"] for a in rest_aggs] == ids
     assert [a["a"] for a in vision_aggs] == ids
 

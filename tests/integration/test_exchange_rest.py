@@ -27,9 +27,13 @@ def client(exchange_factory: Any) -> Any:  # noqa: F811
 
 def test_every_response_reports_used_weight(client: httpx.Client) -> None:
     r1 = client.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT"})
-    r2 = client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1000})  # noqa: E501
-    r3 = client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1001})  # noqa: E501
-    r4 = client.get("/futures/data/openInterestHist", params={"symbol": "BTCUSDT", "period": "5m"})  # noqa: E501
+    r2 = client.get(
+        "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1000}
+    )
+    r3 = client.get(
+        "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1001}
+    )
+    r4 = client.get("/futures/data/openInterestHist", params={"symbol": "BTCUSDT", "period": "5m"})
     bad = client.get("/fapi/v1/klines", params={"symbol": "NOPE", "interval": "1m"})
     used = [int(r.headers["X-MBX-USED-WEIGHT-1M"]) for r in (r1, r2, r3, r4, bad)]
     assert used == [20, 25, 35, 35, 40]  # aggTrades 20, klines 5 then 10, data 0; errors count
@@ -42,21 +46,41 @@ def test_klines_rows_and_limits(client: httpx.Client) -> None:
     rows = client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m"}).json()
     assert len(rows) == 500 and rows[-1][0] == NOW // 60_000 * 60_000  # in-progress bar last
     assert all(len(r) == 12 and r[6] == r[0] + 59_999 and r[11] == "0" for r in rows)
-    assert client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1501}).json()["code"] == -1130  # noqa: E501
-    assert client.get("/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1001}).json()["code"] == -1130  # noqa: E501
-    assert client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1s"}).json()["code"] == -1120  # noqa: E501
+    assert (
+        client.get(
+            "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1501}
+        ).json()["code"]
+        == -1130
+    )
+    assert (
+        client.get(
+            "/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1001}
+        ).json()["code"]
+        == -1130
+    )
+    assert (
+        client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1s"}).json()["code"]
+        == -1120
+    )
     assert client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT"}).json()["code"] == -1102
     start = ms("2024-03-01T00:00:00")
-    page = client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1h", "startTime": start, "limit": 3}).json()  # noqa: E501
+    page = client.get(
+        "/fapi/v1/klines",
+        params={"symbol": "BTCUSDT", "interval": "1h", "startTime": start, "limit": 3},
+    ).json()
     assert [r[0] for r in page] == [start, start + 3_600_000, start + 7_200_000]
-    four = client.get("/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "4h", "limit": 2}).json()  # noqa: E501
+    four = client.get(
+        "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "4h", "limit": 2}
+    ).json()
     assert four[-1][0] == ms("2024-03-10T12:00:00") and four[0][8] > four[-1][8] > 0
 
 
 def test_spot_prints_8_decimals_and_microseconds_on_request(client: httpx.Client) -> None:
     q = {"symbol": "BTCUSDT", "interval": "1m", "limit": 2}
     ms_rows = client.get("/api/v3/klines", params=q).json()
-    us_rows = client.get("/api/v3/klines", params=q, headers={"X-MBX-TIME-UNIT": "MICROSECOND"}).json()  # noqa: E501
+    us_rows = client.get(
+        "/api/v3/klines", params=q, headers={"X-MBX-TIME-UNIT": "MICROSECOND"}
+    ).json()
     assert len(ms_rows[0][1].split(".")[1]) == 8
     assert us_rows[0][0] == ms_rows[0][0] * 1000 and us_rows[0][6] == ms_rows[0][6] * 1000 + 999
     aggs = client.get("/api/v3/aggTrades", params={"symbol": "BTCUSDT", "limit": 3}).json()
@@ -65,23 +89,35 @@ def test_spot_prints_8_decimals_and_microseconds_on_request(client: httpx.Client
 
 def test_agg_trades_windows_and_from_id(client: httpx.Client) -> None:
     start = NOW - 3_600_000
-    too_wide = client.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "startTime": start, "endTime": NOW})  # noqa: E501
+    too_wide = client.get(
+        "/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "startTime": start, "endTime": NOW}
+    )
     assert too_wide.json()["code"] == -1127
-    page = client.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "startTime": start, "endTime": NOW - 1, "limit": 1000}).json()  # noqa: E501
+    page = client.get(
+        "/fapi/v1/aggTrades",
+        params={"symbol": "BTCUSDT", "startTime": start, "endTime": NOW - 1, "limit": 1000},
+    ).json()
     assert len(page) == 1000 and page[0]["T"] >= start
     assert list(page[0]) == ["a", "p", "q", "f", "l", "T", "m"]
-    nxt = client.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "fromId": page[-1]["a"] + 1, "limit": 5}).json()  # noqa: E501
+    nxt = client.get(
+        "/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "fromId": page[-1]["a"] + 1, "limit": 5}
+    ).json()
     assert [r["a"] for r in nxt] == list(range(page[-1]["a"] + 1, page[-1]["a"] + 6))
     assert nxt[0]["f"] == page[-1]["l"] + 1
     latest = client.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT"}).json()
     assert len(latest) == 500 and latest[-1]["T"] <= NOW
-    future = client.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "fromId": latest[-1]["a"] + 1}).json()  # noqa: E501
+    future = client.get(
+        "/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "fromId": latest[-1]["a"] + 1}
+    ).json()
     assert future == []  # nothing after "now"
 
 
 def test_mark_index_premium_klines(client: httpx.Client) -> None:
     q = {"interval": "1m", "limit": 2}
-    assert client.get("/fapi/v1/indexPriceKlines", params={**q, "symbol": "BTCUSDT"}).json()["code"] == -1102  # noqa: E501
+    assert (
+        client.get("/fapi/v1/indexPriceKlines", params={**q, "symbol": "BTCUSDT"}).json()["code"]
+        == -1102
+    )
     index = client.get("/fapi/v1/indexPriceKlines", params={**q, "pair": "BTCUSDT"}).json()
     mark = client.get("/fapi/v1/markPriceKlines", params={**q, "symbol": "BTCUSDT"}).json()
     prem = client.get("/fapi/v1/premiumIndexKlines", params={**q, "symbol": "BTCUSDT"}).json()
@@ -92,9 +128,21 @@ def test_mark_index_premium_klines(client: httpx.Client) -> None:
 
 def test_funding_premium_index_and_open_interest(client: httpx.Client) -> None:
     rows = client.get("/fapi/v1/fundingRate", params={"symbol": "BTCUSDT"}).json()
-    assert len(rows) == 200 and list(rows[0]) == ["symbol", "fundingRate", "fundingTime", "markPrice"]  # noqa: E501
-    assert all(r["fundingTime"] % 28_800_000 < 20 for r in rows) and rows[-1]["fundingTime"] <= NOW  # noqa: E501
-    ranged = client.get("/fapi/v1/fundingRate", params={"symbol": "BTCUSDT", "startTime": ms("2024-03-01T00:00:00"), "endTime": ms("2024-03-02T00:00:00")}).json()  # noqa: E501
+    assert len(rows) == 200 and list(rows[0]) == [
+        "symbol",
+        "fundingRate",
+        "fundingTime",
+        "markPrice",
+    ]
+    assert all(r["fundingTime"] % 28_800_000 < 20 for r in rows) and rows[-1]["fundingTime"] <= NOW
+    ranged = client.get(
+        "/fapi/v1/fundingRate",
+        params={
+            "symbol": "BTCUSDT",
+            "startTime": ms("2024-03-01T00:00:00"),
+            "endTime": ms("2024-03-02T00:00:00"),
+        },
+    ).json()
     assert len(ranged) == 3
     p = client.get("/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"}).json()
     assert p["nextFundingTime"] == ms("2024-03-10T16:00:00") and p["time"] == NOW
@@ -108,17 +156,37 @@ def test_futures_data_serves_only_the_last_30_days(client: httpx.Client) -> None
     rows = client.get("/futures/data/openInterestHist", params=q).json()
     assert 29 <= len(rows) <= 30 and isinstance(rows[0]["timestamp"], str)
     assert int(rows[0]["timestamp"]) >= NOW - 30 * 86_400_000
-    for path in ("topLongShortAccountRatio", "topLongShortPositionRatio", "globalLongShortAccountRatio"):  # noqa: E501
+    for path in (
+        "topLongShortAccountRatio",
+        "topLongShortPositionRatio",
+        "globalLongShortAccountRatio",
+    ):
         r = client.get(f"/futures/data/{path}", params={**q, "period": "5m", "limit": 2}).json()
-        assert list(r[0]) == ["symbol", "longShortRatio", "longAccount", "shortAccount", "timestamp"]  # noqa: E501
-    taker = client.get("/futures/data/takerlongshortRatio", params={**q, "period": "5m", "limit": 30}).json()  # noqa: E501
-    assert len(taker) == 30 and list(taker[0]) == ["buySellRatio", "buyVol", "sellVol", "timestamp"]  # noqa: E501
-    assert client.get("/futures/data/openInterestHist", params={**q, "period": "7m"}).json()["code"] == -1130  # noqa: E501
+        assert list(r[0]) == [
+            "symbol",
+            "longShortRatio",
+            "longAccount",
+            "shortAccount",
+            "timestamp",
+        ]
+    taker = client.get(
+        "/futures/data/takerlongshortRatio", params={**q, "period": "5m", "limit": 30}
+    ).json()
+    assert len(taker) == 30 and list(taker[0]) == ["buySellRatio", "buyVol", "sellVol", "timestamp"]
+    assert (
+        client.get("/futures/data/openInterestHist", params={**q, "period": "7m"}).json()["code"]
+        == -1130
+    )
 
 
 def test_exchange_info(client: httpx.Client) -> None:
     um = client.get("/fapi/v1/exchangeInfo").json()
-    assert um["rateLimits"][0] == {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}  # noqa: E501
+    assert um["rateLimits"][0] == {
+        "rateLimitType": "REQUEST_WEIGHT",
+        "interval": "MINUTE",
+        "intervalNum": 1,
+        "limit": 2400,
+    }
     assert {s["symbol"] for s in um["symbols"]} == {"BTCUSDT", "ETHUSDT"}
     spot = client.get("/api/v3/exchangeInfo", params={"symbol": "BTCUSDT"}).json()
     assert spot["rateLimits"][0]["limit"] == 6000 and len(spot["symbols"]) == 1
@@ -128,7 +196,9 @@ def test_exchange_info(client: httpx.Client) -> None:
 def test_past_the_budget_429_with_retry_after_then_418(exchange_factory: Any) -> None:  # noqa: F811
     ex = exchange_factory(limits=RateLimits(um_weight=100, ban_after_429=2, window_scale=1.0))
     with httpx.Client(base_url=ex.base_url) as c:
-        codes = [c.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "limit": 1}) for _ in range(8)]  # noqa: E501
+        codes = [
+            c.get("/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "limit": 1}) for _ in range(8)
+        ]
     assert [r.status_code for r in codes] == [200] * 5 + [429, 429, 418]
     r429, r418 = codes[5], codes[7]
     assert r429.json()["code"] == -1003 and 1 <= int(r429.headers["Retry-After"]) <= 60

@@ -32,7 +32,7 @@ def test_usdm_payloads_follow_the_real_key_order(exchange: Any) -> None:  # noqa
     def done(frames: list[Any]) -> bool:
         return len({f["stream"] for f in frames}) >= 3
 
-    frames = run(collect(url, done, timeout=10))
+    frames = run(collect(url, done, limit_s=10))
     by = {f["stream"]: f["data"] for f in frames}
     assert list(by["btcusdt@aggTrade"]) == ["e", "E", "a", "s", "p", "q", "f", "l", "T", "m"]
     assert list(by["btcusdt@trade"]) == ["e", "E", "T", "s", "t", "p", "q", "X", "m"]
@@ -53,7 +53,9 @@ def test_force_orders_carry_undocumented_keys(exchange_factory: Any) -> None:  #
 
 
 def test_wrong_route_delivers_nothing(exchange: Any) -> None:  # noqa: F811
-    public = run(listen(exchange.ws("/um/public/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker"), 1.5))  # noqa: E501
+    public = run(
+        listen(exchange.ws("/um/public/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker"), 1.5)
+    )
     assert public and {f["stream"] for f in public} == {"btcusdt@bookTicker"}
     market = run(listen(exchange.ws("/um/market/ws/btcusdt@bookTicker"), 1.0))
     assert market == []
@@ -80,16 +82,28 @@ def test_live_subscribe_list_unsubscribe_and_properties(exchange: Any) -> None: 
                     if "id" in d:
                         return d
 
-            replies.append(await call({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade", "ethusdt@aggTrade"], "id": 1}))  # noqa: E501
+            replies.append(
+                await call(
+                    {
+                        "method": "SUBSCRIBE",
+                        "params": ["btcusdt@aggTrade", "ethusdt@aggTrade"],
+                        "id": 1,
+                    }
+                )
+            )
             replies.append(await call({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
-            replies.append(await call({"method": "GET_PROPERTY", "params": ["combined"], "id": 3}))  # noqa: E501
+            replies.append(await call({"method": "GET_PROPERTY", "params": ["combined"], "id": 3}))
             data = json.loads((await ws.receive(timeout=5)).data)
             replies.append(data)
-            replies.append(await call({"method": "SET_PROPERTY", "params": ["combined", True], "id": 4}))  # noqa: E501
+            replies.append(
+                await call({"method": "SET_PROPERTY", "params": ["combined", True], "id": 4})
+            )
             while "stream" not in (d := json.loads((await ws.receive(timeout=5)).data)):
                 pass
             replies.append(d)
-            replies.append(await call({"method": "UNSUBSCRIBE", "params": ["ethusdt@aggTrade"], "id": 5}))  # noqa: E501
+            replies.append(
+                await call({"method": "UNSUBSCRIBE", "params": ["ethusdt@aggTrade"], "id": 5})
+            )
             replies.append(await call({"method": "LIST_SUBSCRIPTIONS", "id": 6}))
             replies.append(await call("not json"))
             return replies
@@ -112,7 +126,9 @@ def test_kline_pushes_partial_bars_then_one_closed_bar(exchange_factory: Any) ->
     def done(frames: list[Any]) -> bool:
         return any(f["k"]["x"] for f in frames)
 
-    frames = run(collect(ex.ws("/um/market/ws/btcusdt@kline_1m"), done, ready=lambda: ex.clock.set_speed(10)))  # noqa: E501
+    frames = run(
+        collect(ex.ws("/um/market/ws/btcusdt@kline_1m"), done, ready=lambda: ex.clock.set_speed(10))
+    )
     partial, closed = frames[:-1], frames[-1]
     assert partial and all(not f["k"]["x"] for f in partial)
     assert all(f["E"] % 250 == 0 for f in partial)  # USD-M pushes every 250 ms
@@ -120,7 +136,25 @@ def test_kline_pushes_partial_bars_then_one_closed_bar(exchange_factory: Any) ->
     k = closed["k"]
     assert k["x"] and k["t"] == ms("2024-03-10T12:00:00") and k["T"] == k["t"] + 59_999
     assert 0 < closed["E"] - k["T"] <= 201 and k["n"] >= partial[-1]["k"]["n"]
-    assert list(k) == ["t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"]  # noqa: E501
+    assert list(k) == [
+        "t",
+        "T",
+        "s",
+        "i",
+        "f",
+        "L",
+        "o",
+        "c",
+        "h",
+        "l",
+        "v",
+        "n",
+        "x",
+        "q",
+        "V",
+        "Q",
+        "B",
+    ]
 
 
 def test_mark_price_T_rolls_over_at_the_funding_settlement(exchange_factory: Any) -> None:  # noqa: F811
@@ -142,15 +176,15 @@ def test_server_pings_and_drops_silent_clients(exchange_factory: Any) -> None:  
     ex = exchange_factory(spot_ping_s=0.2, spot_pong_timeout_s=0.7)
 
     async def go() -> tuple[int, float]:
-        async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(ex.ws("/spot/ws"), autoping=False) as ws:
-                t0, pings = time.monotonic(), 0
-                while True:
-                    m = await ws.receive(timeout=5)
-                    if m.type == aiohttp.WSMsgType.PING:
-                        pings += 1  # never answered
-                    elif m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                        return pings, time.monotonic() - t0
+        session = aiohttp.ClientSession()
+        async with session, session.ws_connect(ex.ws("/spot/ws"), autoping=False) as ws:
+            t0, pings = time.monotonic(), 0
+            while True:
+                m = await ws.receive(timeout=5)
+                if m.type == aiohttp.WSMsgType.PING:
+                    pings += 1  # never answered
+                elif m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    return pings, time.monotonic() - t0
 
     pings, lasted = run(go())
     assert pings >= 2 and 0.6 < lasted < 3
@@ -163,7 +197,10 @@ def test_connection_lifetime_forces_a_disconnect(exchange_factory: Any) -> None:
     ex = exchange_factory(ws_lifetime_s=0.5)
 
     async def go() -> float:
-        async with aiohttp.ClientSession() as s, s.ws_connect(ex.ws("/spot/ws/btcusdt@trade")) as ws:  # noqa: E501
+        async with (
+            aiohttp.ClientSession() as s,
+            s.ws_connect(ex.ws("/spot/ws/btcusdt@trade")) as ws,
+        ):
             t0 = time.monotonic()
             async for _ in ws:
                 pass

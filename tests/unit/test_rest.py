@@ -142,8 +142,18 @@ def test_retries_run_out() -> None:
 
 def agg_trade_server(n: int, same_ms_every: int = 7) -> Any:
     """aggTrades 0..n-1 where runs of ``same_ms_every`` trades share one millisecond."""
-    trades = [{"a": i, "p": "1", "q": "1", "f": i, "l": i, "T": 1_000_000 + i // same_ms_every,
-               "m": False} for i in range(n)]  # fmt: skip
+    trades = [
+        {
+            "a": i,
+            "p": "1",
+            "q": "1",
+            "f": i,
+            "l": i,
+            "T": 1_000_000 + i // same_ms_every,
+            "m": False,
+        }
+        for i in range(n)
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         q = request.url.params
@@ -196,8 +206,10 @@ def test_klines_paging_and_best_limit() -> None:
         seen_limits.add(int(q["limit"]))
         start, end = int(q["startTime"]), int(q["endTime"])
         opens = range(start, end + 1, minute)
-        page = [[t, "1", "1", "1", "1", "0", t + minute - 1, "0", 1, "0", "0", "0"]
-                for t in list(opens)[: int(q["limit"])]]  # fmt: skip
+        page = [
+            [t, "1", "1", "1", "1", "0", t + minute - 1, "0", 1, "0", "0", "0"]
+            for t in list(opens)[: int(q["limit"])]
+        ]
         return httpx.Response(200, json=page)
 
     respx.get(f"{BASE}/fapi/v1/markPriceKlines").mock(side_effect=handler)

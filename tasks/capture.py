@@ -1,0 +1,100 @@
+"""Prefect tasks for live capture: thin wrappers that return small summaries."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from lake.binance.endpoints import Endpoints
+from lake.binance.rest import RestClient
+from lake.capture.collector import CapturePlan, Snapshot, collect
+from lake.capture.land import land_market
+from lake.capture.repair import repair_open_gaps
+from lake.settings import Market, Settings
+from lake.simulator import exchange_url
+from lake.storage import Lake
+
+LOG_EVERY_S = 10.0
+
+
+@task(name="capture", cache_policy=NO_CACHE)
+def capture(
+    settings: Settings,
+    markets: list[Market] | None,
+    symbols: list[str] | None,
+    duration_s: float | None,
+) -> dict[str, Any]:
+    """Run the collector; log its figures every 10 s and publish them as an artifact."""
+    logger = get_run_logger()
+    lake = Lake.from_settings(settings)
+    lake.create_all()
+    plan = CapturePlan.from_settings(settings, markets=markets, symbols=symbols)
+    last_log = [0.0]
+
+    def on_tick(snap: Snapshot) -> None:
+        if snap.elapsed_s - last_log[0] >= LOG_EVERY_S:
+            last_log[0] = snap.elapsed_s
+            rates = ", ".join(f"{r.market}:{r.stream} {r.rate:.1f}/s" for r in snap.streams)
+            logger.info(
+                "durable %d, drops %d, recycles %d, gaps repaired %d | %s",
+                snap.frames_durable,
+                snap.drops,
+                snap.recycles,
+                snap.gaps_repaired,
+                rates,
+            )
+
+    with exchange_url(settings) as url:
+        summary = asyncio.run(
+            collect(
+                lake,
+                Endpoints.for_exchange(url),
+                plan,
+                settings.capture,
+                duration_s=duration_s,
+                on_tick=on_tick,
+            )
+        )
+    rows = [
+        {
+            "market": r.market,
+            "stream": r.stream,
+            "messages": r.messages,
+            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
+        }
+        for r in (summary.last.streams if summary.last else [])
+    ]
+    create_table_artifact(key="capture-streams", table=rows, description="messages per stream")
+    return {
+        "duration_s": round(summary.duration_s, 1),
+        "frames": {m: r.frames for m, r in summary.landed.items()},
+        "gaps_repaired": summary.gaps_repaired,
+        "drops": summary.last.drops if summary.last else 0,
+    }
+
+
+@task(name="land-market", cache_policy=NO_CACHE)
+def land_segments(settings: Settings, market: Market) -> dict[str, int]:
+    """Land one market's closed segments; returns rows per table."""
+    lake = Lake.from_settings(settings)
+    result = land_market(lake, Path(settings.capture.landing_dir) / market, market)
+    return {"segments": result.segments, "frames": result.frames, **result.rows}
+
+
+@task(name="repair-gaps", cache_policy=NO_CACHE)
+def repair_gaps(settings: Settings) -> dict[str, int]:
+    """Fill every open REST-repairable gap of the ledger."""
+    lake = Lake.from_settings(settings)
+
+    async def run(url: str) -> dict[str, int]:
+        async with RestClient(Endpoints.for_exchange(url)) as client:
+            r = await repair_open_gaps(lake, client, max_ids=settings.capture.max_rest_fill_ids)
+        return {"repaired": r.repaired, "rows": r.rows, "left_open": r.left_open}
+
+    with exchange_url(settings) as url:
+        return asyncio.run(run(url))
