@@ -186,13 +186,33 @@ def _best(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
+def _ws_rate(frames: list[bytes], recv: list[int], batch: int) -> float:
+    """Frames per second parsing ``frames`` in batches of ``batch`` (best of 3 runs)."""
+
+    def run() -> None:
+        for a in range(0, len(frames), batch):
+            parse_ws_frames("um", frames[a : a + batch], recv[a : a + batch], batch_id="bench")
+
+    return len(frames) / _best(run)
+
+
+def with_faults(frames: list[bytes], every: int = 100) -> list[bytes]:
+    """Every ``every``-th frame truncated: 1% malformed, as the built-in exchange injects."""
+    return [f[: len(f) // 2] if i % every == every - 1 else f for i, f in enumerate(frames)]
+
+
 def main() -> None:
     frames, recv = make_frames()
-    ours = _best(lambda: parse_ws_frames("um", frames, recv, batch_id="bench"))
-    base = _best(lambda: baseline_dicts(frames, recv))
     n = len(frames)
-    print(f"ws frames  parse_ws_frames {n / ours:>12,.0f} frames/s")
-    print(f"ws frames  json+dict base  {n / base:>12,.0f} frames/s   ratio {base / ours:.1f}x")
+    ours = _ws_rate(frames, recv, n)
+    base = n / _best(lambda: baseline_dicts(frames, recv))
+    print(f"ws frames  parse_ws_frames  {ours:>12,.0f} frames/s  (USD-M mix, one batch of {n:,})")
+    print(f"ws frames  json+dict base   {base:>12,.0f} frames/s  ours/base {ours / base:.1f}x")
+    for batch in (1_000, 10_000):
+        rate = _ws_rate(frames, recv, batch)
+        print(f"ws frames  batches of {batch:>6,} {rate:>12,.0f} frames/s")
+    faulty = _ws_rate(with_faults(frames), recv, 10_000)
+    print(f"ws frames  1% malformed     {faulty:>12,.0f} frames/s  (batches of 10,000)")
 
     data = make_agg_trades_csv()
     rows = N_CSV_ROWS
@@ -204,9 +224,11 @@ def main() -> None:
 
     csv = _best(ours_csv)
     bare = _best(lambda: pl.read_csv(data))
-    print(f"aggTrades  parse_vision_csv {rows / csv:>11,.0f} rows/s")
+    print(f"aggTrades  parse_vision_csv {rows / csv:>12,.0f} rows/s")
     ratio = csv / bare
-    print(f"aggTrades  bare read_csv    {rows / bare:>11,.0f} rows/s   ours/bare time {ratio:.2f}x")
+    print(
+        f"aggTrades  bare read_csv    {rows / bare:>12,.0f} rows/s    ours/bare time {ratio:.2f}x"
+    )
 
 
 if __name__ == "__main__":
