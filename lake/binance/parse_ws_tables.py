@@ -34,6 +34,13 @@ def _lineage(market: Market | None, batch_id: str) -> dict[str, Any]:
 def _agg_trades(
     market: Market, items: list[Any], recv: Sequence[int], batch_id: str
 ) -> tuple[pl.DataFrame, int]:
+    """``<symbol>@aggTrade`` (spot adds ``M``).
+
+    A payload::
+
+        {"e":"aggTrade","E":1626992741017,"s":"SUSHIUSDT","a":5933014,"p":"7.6110","q":"100",
+         "f":100,"l":105,"T":1626992741012,"m":true}
+    """
     cols = {
         "symbol": _col(items, "s"),
         "agg_trade_id": _col(items, "a"),
@@ -56,6 +63,13 @@ def _agg_trades(
 def _trades(
     market: Market, items: list[Any], recv: Sequence[int], batch_id: str
 ) -> tuple[pl.DataFrame, int]:
+    """``<symbol>@trade``; USD-M carries ``X`` (trade type), spot ``M``.
+
+    A payload::
+
+        {"e":"trade","E":1723161256322,"T":1723161256322,"s":"BTCUSDT","t":5266583935,
+         "p":"61800.30","q":"0.006","X":"MARKET","m":false}
+    """
     cols = {
         "symbol": _col(items, "s"),
         "trade_id": _col(items, "t"),
@@ -77,6 +91,13 @@ def _trades(
 def _book_ticker(
     market: Market, items: list[Any], recv: Sequence[int], batch_id: str
 ) -> tuple[pl.DataFrame, int]:
+    """``<symbol>@bookTicker`` (USD-M on ``/public``; spot has no ``e``, ``E``, ``T``).
+
+    A payload::
+
+        {"e":"bookTicker","u":5123107839020,"s":"BTCUSDT","b":"61800.20","B":"2.507",
+         "a":"61800.30","A":"2.510","T":1723161256313,"E":1723161256313}
+    """
     cols = {
         "symbol": _col(items, "s"),
         "update_id": _col(items, "u"),
@@ -97,6 +118,13 @@ def _book_ticker(
 def _mark_price(
     market: Market, items: list[Any], recv: Sequence[int], batch_id: str
 ) -> tuple[pl.DataFrame, int]:
+    """``<symbol>@markPrice@1s`` (USD-M).
+
+    A payload::
+
+        {"e":"markPriceUpdate","E":1680652800010,"s":"BTCUSDT","p":"28155.10000000",
+         "P":"28141.47600845","i":"28165.04857143","r":"0.00002760","T":1680652800000}
+    """
     cols = {
         "symbol": _col(items, "s"),
         "event_time": _col(items, "E"),
@@ -115,6 +143,15 @@ def _mark_price(
 def _klines(
     market: Market, items: list[Any], recv: Sequence[int], batch_id: str
 ) -> tuple[pl.DataFrame, int]:
+    """``<symbol>@kline_<interval>``; only closed bars (``x=true``) are kept.
+
+    A payload::
+
+        {"e":"kline","E":1633998523963,"s":"NKNUSDT","k":{"t":1633998480000,"T":1633998539999,
+         "s":"NKNUSDT","i":"1m","f":19862761,"L":19862790,"o":"0.35270000","c":"0.35280000",
+         "h":"0.35280000","l":"0.35220000","v":"25877.00000000","n":30,"x":true,
+         "q":"9116.04600000","V":"58.00000000","Q":"20.46240000","B":"0"}}
+    """
     closed = [j for j, ev in enumerate(items) if ev.k.x]  # x=false bars are in-progress updates
     skipped = len(items) - len(closed)
     events = [items[j] for j in closed]
@@ -144,6 +181,14 @@ def _klines(
 def _liquidations(
     market: Market, items: list[Any], recv: Sequence[int], batch_id: str
 ) -> tuple[pl.DataFrame, int]:
+    """``<symbol>@forceOrder`` (USD-M; at most one per symbol per second).
+
+    A payload::
+
+        {"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT",
+         "f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014",
+         "T":1568014460893}}
+    """
     orders = _col(items, "o")
     cols = {
         "symbol": _col(orders, "s"),
