@@ -37,7 +37,7 @@ async def collect(
     url: str,
     stop: Callable[[list[Any]], bool],
     *,
-    timeout: float = 20.0,
+    limit_s: float = 20.0,
     send: list[dict[str, Any]] | None = None,
     raw: bool = False,
     ready: Callable[[], None] | None = None,
@@ -54,14 +54,14 @@ async def collect(
         if ready is not None:
             await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": "ready"}))
             while True:
-                m = await ws.receive(timeout=timeout)
+                m = await ws.receive(timeout=limit_s)
                 if m.type != aiohttp.WSMsgType.TEXT:
                     raise ConnectionError(f"closed before ready: {m}")
                 if json.loads(m.data).get("id") == "ready":
                     break
                 frames.append(m.data if raw else json.loads(m.data))
             ready()
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             while not stop(frames):
                 m = await ws.receive()
                 if m.type != aiohttp.WSMsgType.TEXT:
@@ -102,7 +102,19 @@ def klines_from_aggs(aggs: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     for a in sorted(aggs, key=lambda x: x["a"]):
         t = a["T"] // 60_000 * 60_000
         p, q = Decimal(a["p"]), Decimal(a["q"])
-        b = bars.setdefault(t, {"o": p, "h": p, "l": p, "v": Decimal(0), "q": Decimal(0), "n": 0, "V": Decimal(0), "Q": Decimal(0)})  # noqa: E501
+        b = bars.setdefault(
+            t,
+            {
+                "o": p,
+                "h": p,
+                "l": p,
+                "v": Decimal(0),
+                "q": Decimal(0),
+                "n": 0,
+                "V": Decimal(0),
+                "Q": Decimal(0),
+            },
+        )
         b["h"], b["l"], b["c"] = max(b["h"], p), min(b["l"], p), p
         b["v"] += q
         b["q"] += p * q
@@ -117,15 +129,29 @@ def kline_as_dict(row: list[Any]) -> dict[str, Any]:
     """A REST/Vision kline row (12 fields) as Decimals keyed like the recomputed bars."""
     d = Decimal
     return {
-        "o": d(row[1]), "h": d(row[2]), "l": d(row[3]), "c": d(row[4]), "v": d(row[5]),
-        "q": d(row[7]), "n": int(row[8]), "V": d(row[9]), "Q": d(row[10]),
-    }  # fmt: skip
+        "o": d(row[1]),
+        "h": d(row[2]),
+        "l": d(row[3]),
+        "c": d(row[4]),
+        "v": d(row[5]),
+        "q": d(row[7]),
+        "n": int(row[8]),
+        "V": d(row[9]),
+        "Q": d(row[10]),
+    }
 
 
 def ws_kline_as_dict(k: dict[str, Any]) -> dict[str, Any]:
     """A WebSocket kline ``k`` object as Decimals keyed like the recomputed bars."""
     d = Decimal
     return {
-        "o": d(k["o"]), "h": d(k["h"]), "l": d(k["l"]), "c": d(k["c"]), "v": d(k["v"]),
-        "q": d(k["q"]), "n": k["n"], "V": d(k["V"]), "Q": d(k["Q"]),
-    }  # fmt: skip
+        "o": d(k["o"]),
+        "h": d(k["h"]),
+        "l": d(k["l"]),
+        "c": d(k["c"]),
+        "v": d(k["v"]),
+        "q": d(k["q"]),
+        "n": k["n"],
+        "V": d(k["V"]),
+        "Q": d(k["Q"]),
+    }

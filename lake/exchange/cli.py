@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise typer.Exit(2)
 
@@ -53,27 +53,39 @@ def serve(
     from dataclasses import replace
     from datetime import UTC, datetime
 
+    from lake.exchange.config import ExchangeConfig, parse_symbols
+    from lake.exchange.faults import FaultSpecError, parse_spec
+
+    # Check the cheap things before importing the server stack: bad input fails fast.
+    try:
+        specs = parse_symbols(symbols, agg_rate=agg_rate)
+        parse_spec(faults)
+    except (ValueError, FaultSpecError) as exc:
+        _fail(str(exc))
+    start_ms = None
+    if start:
+        try:
+            dt = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"bad --start {start!r}: use an ISO time such as 2024-01-01T00:00:00Z")
+        start_ms = int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+    for path in replay or []:
+        if not path.is_file():
+            _fail(f"replay file not found: {path}")
+
     from lake.exchange.app import create_state, stop
     from lake.exchange.app import start as start_server
     from lake.exchange.clock import Clock
-    from lake.exchange.config import ExchangeConfig, parse_symbols
-    from lake.exchange.faults import FaultSpecError
     from lake.exchange.replay import Recording, ReplayError
 
     try:
-        specs = parse_symbols(symbols, agg_rate=agg_rate)
         config = replace(ExchangeConfig(), seed=seed, symbols=specs, host=host, port=port)
-        start_ms = None
-        if start:
-            dt = datetime.fromisoformat(start.replace("Z", "+00:00"))
-            start_ms = int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
         recording = Recording(list(replay), speed) if replay else None
         state = create_state(
             config, clock=Clock(start_ms, clock_speed), faults=faults, replay=recording
         )
-    except (ValueError, FaultSpecError, ReplayError) as exc:
+    except ReplayError as exc:
         _fail(str(exc))
-        return
 
     async def run() -> None:
         try:
@@ -81,11 +93,11 @@ def serve(
         except OSError as exc:
             _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
             return
-        print(f"http://{host}:{bound}", flush=True)
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, done.set)
+        print(f"http://{host}:{bound}", flush=True)  # only once signals stop us cleanly
         await done.wait()
         await stop(runner, state)
 

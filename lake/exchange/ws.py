@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 from aiohttp import WSMsgType, web
 
@@ -27,6 +28,8 @@ MAX_WAIT_S = 0.05  # re-check the clock at least this often (it may be moved or 
 
 class Source(Protocol):
     """Anything a subscription reads frames from (simulated stream or replay)."""
+
+    index: int
 
     def take(self, max_n: int) -> tuple[Framed, int, int]: ...
 
@@ -181,11 +184,15 @@ class Connection:
         """Send every due message, in event-time order, until the connection ends."""
         while not writer.closing:
             runs = []
+            taken = []
             for name, src in list(self.subs.items()):
                 if src is not None:
                     f, i, j = src.take(BATCH)
                     if j > i:
                         runs.append((name, f, i, j))
+                        taken.append(src)
+            if len(runs) > 1:
+                runs = _in_order(runs, taken)
             if not runs:
                 waits = [s.wake_in() for s in self.subs.values() if s is not None]
                 self.wake.clear()
@@ -294,6 +301,23 @@ class Connection:
             await self.ws.close(code=1001, message=b"going away")
         else:
             self.abort()
+
+
+def _in_order(
+    runs: list[tuple[str, Framed, int, int]], sources: list[Source]
+) -> list[tuple[str, Framed, int, int]]:
+    """Trim runs cut short by the batch size so that no later batch sends an earlier event."""
+    full = [int(f.e_ms[j - 1]) for _, f, i, j in runs if j - i >= BATCH]
+    if not full:
+        return runs
+    bound = min(full)
+    out = []
+    for (name, f, i, j), src in zip(runs, sources, strict=True):
+        cut = i + int(np.searchsorted(f.e_ms[i:j], bound, side="right"))
+        src.index = cut  # the rest goes out in a later batch, merged in order
+        if cut > i:
+            out.append((name, f, i, cut))
+    return out
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:

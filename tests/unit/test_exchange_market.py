@@ -18,7 +18,9 @@ H = ms("2024-03-10T12:00:00") // MS_HOUR
 
 
 def _market(seed: int = 42, **overrides: float) -> Market:
-    return Market(replace(ExchangeConfig(), seed=seed, symbols=parse_symbols("BTCUSDT", **overrides)))  # noqa: E501
+    return Market(
+        replace(ExchangeConfig(), seed=seed, symbols=parse_symbols("BTCUSDT", **overrides))
+    )
 
 
 def test_same_seed_same_history_other_seed_other_history() -> None:
@@ -113,8 +115,10 @@ def test_mark_price_next_funding_time_rolls_over_after_settlement() -> None:
     assert settle % FUNDING_MS == 0
     # Observed: E=…800010 still shows T=…800000; a second later T is the next settlement.
     assert list(next_funding_time(np.array([settle - 999, settle + 10, settle + 1005]))) == [
-        settle, settle, settle + FUNDING_MS,
-    ]  # fmt: skip
+        settle,
+        settle,
+        settle + FUNDING_MS,
+    ]
 
 
 def test_funding_settles_every_8h_with_jitter() -> None:

@@ -24,14 +24,20 @@ from tests.exchange_helpers import ms
 
 def test_fault_spec_parses_every_kind() -> None:
     faults = parse_spec(
-        "ws.drop:every=30s,mode=close; ws.malformed:p=0.5; ws.silence:stream=btcusdt@aggTrade,after=2s;"  # noqa: E501
+        "ws.drop:every=30s,mode=close; ws.malformed:p=0.5;"
+        "ws.silence:stream=btcusdt@aggTrade,after=2s;"
         "rest.error:status=502,every=3,path=/fapi; rest.timeout:delay=250ms;"
         "vision.replace:date=2024-01-02,at=2024-01-05T00:00:00Z; vision.truncate:keep=0.25"
     )
     assert [f.name for f in faults] == [
-        "ws.drop", "ws.malformed", "ws.silence", "rest.error", "rest.timeout",
-        "vision.replace", "vision.truncate",
-    ]  # fmt: skip
+        "ws.drop",
+        "ws.malformed",
+        "ws.silence",
+        "rest.error",
+        "rest.timeout",
+        "vision.replace",
+        "vision.truncate",
+    ]
     assert faults[0].every == 30.0 and faults[1].p == 0.5 and faults[3].every == 3
     assert faults[5].at_ms == ms("2024-01-05T00:00:00")
     assert parse_duration("250ms") == 0.25 and parse_duration("2m") == 120
@@ -58,7 +64,9 @@ def test_bad_fault_specs_say_what_is_wrong(spec: str, message: str) -> None:
 def test_fault_triggers_count_and_cap() -> None:
     (f,) = parse_spec("rest.error:every=3,times=2")
     rnd = random.Random(0)
-    assert [f.trigger(rnd) for _ in range(9)] == [False, False, True, False, False, True] + [False] * 3  # noqa: E501
+    assert [f.trigger(rnd) for _ in range(9)] == [False, False, True, False, False, True] + [
+        False
+    ] * 3
     fs = FaultSet("rest.429:p=1")
     assert fs.of("rest.") and not fs.of("ws.")
     fs.clear()
@@ -69,7 +77,16 @@ def test_fault_triggers_count_and_cap() -> None:
 
 
 def test_kline_weights_by_limit() -> None:
-    assert [kline_weight(n) for n in (1, 99, 100, 499, 500, 1000, 1001, 1500)] == [1, 1, 2, 2, 5, 5, 10, 10]  # noqa: E501
+    assert [kline_weight(n) for n in (1, 99, 100, 499, 500, 1000, 1001, 1500)] == [
+        1,
+        1,
+        2,
+        2,
+        5,
+        5,
+        10,
+        10,
+    ]
 
 
 def test_budget_429_then_418_ban() -> None:
@@ -91,7 +108,12 @@ def test_budget_429_then_418_ban() -> None:
 
 def test_request_quota_of_futures_data() -> None:
     lim = Limiter(RateLimits(futures_data_requests=3), wall=lambda: 0.0)
-    assert [lim.check("ip", "um", 0, "futures_data").status for _ in range(4)] == [200, 200, 200, 429]  # noqa: E501
+    assert [lim.check("ip", "um", 0, "futures_data").status for _ in range(4)] == [
+        200,
+        200,
+        200,
+        429,
+    ]
 
 
 # --- Vision zips, paths, availability, header rules --------------------------------------------
@@ -125,7 +147,9 @@ def test_keys_parse_and_round_trip() -> None:
     ):
         parsed = vt.parse_key(key)
         assert parsed is not None and parsed[0].key == key and not parsed[1]
-    parsed = vt.parse_key("data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip.CHECKSUM")  # noqa: E501
+    parsed = vt.parse_key(
+        "data/spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-01-01.zip.CHECKSUM"
+    )
     assert parsed is not None and parsed[1]
     assert vt.parse_key("data/spot/daily/klines/BTCUSDT/BTCUSDT-1m-2024-01-01.zip") is None
 
@@ -143,8 +167,12 @@ def test_availability_matrix() -> None:
     assert not _exists(f"{um}/monthly/metrics/BTCUSDT/BTCUSDT-metrics-2024-01.zip")
     assert _exists(f"{um}/daily/bookTicker/BTCUSDT/BTCUSDT-bookTicker-2024-03-30.zip")
     assert not _exists(f"{um}/daily/bookTicker/BTCUSDT/BTCUSDT-bookTicker-2024-03-31.zip")
-    assert _exists(f"{um}/daily/liquidationSnapshot/BTCUSDT/BTCUSDT-liquidationSnapshot-2024-03-31.zip")  # noqa: E501
-    assert not _exists(f"{um}/daily/liquidationSnapshot/BTCUSDT/BTCUSDT-liquidationSnapshot-2024-04-01.zip")  # noqa: E501
+    assert _exists(
+        f"{um}/daily/liquidationSnapshot/BTCUSDT/BTCUSDT-liquidationSnapshot-2024-03-31.zip"
+    )
+    assert not _exists(
+        f"{um}/daily/liquidationSnapshot/BTCUSDT/BTCUSDT-liquidationSnapshot-2024-04-01.zip"
+    )
     assert not _exists("data/spot/daily/metrics/BTCUSDT/BTCUSDT-metrics-2024-01-01.zip")
     assert _exists("data/spot/daily/klines/BTCUSDT/1s/BTCUSDT-1s-2024-01-01.zip")
     assert not _exists(f"{um}/daily/klines/BTCUSDT/1s/BTCUSDT-1s-2024-01-01.zip")
