@@ -337,7 +337,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     conn.subscribe(s for s in streams.split("/") if s)
     state.stats.ws_connections += 1
     state.sockets.add(ws)
-    writer = Writer(transport)
+    writer = Writer(transport, state.stats)
     tasks = [
         asyncio.ensure_future(c) for c in (conn.send_loop(writer), conn.ping_loop(), conn.timers())
     ]
@@ -359,8 +359,6 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        state.stats.ws_messages += writer.messages
-        state.stats.ws_bytes += writer.bytes
         state.sockets.discard(ws)
         if not ws.closed:
             with contextlib.suppress(Exception):

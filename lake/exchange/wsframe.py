@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -65,12 +66,20 @@ def build(e_ms: I64, payloads: list[bytes], stream: str | None) -> Framed:
     return Framed(e_ms, b"".join(frames), offsets, (lengths - plen).astype(np.int8))
 
 
+class Counters(Protocol):
+    """Where a writer adds what it sent (the exchange's Stats)."""
+
+    ws_messages: int
+    ws_bytes: int
+
+
 class Writer:
     """Writes pre-built frames straight to the transport, pausing above the high-water mark."""
 
-    def __init__(self, transport: asyncio.Transport) -> None:
-        """Wrap the connection's transport."""
+    def __init__(self, transport: asyncio.Transport, stats: Counters | None = None) -> None:
+        """Wrap the connection's transport; ``stats`` (if given) counts live across connections."""
         self.transport = transport
+        self.stats = stats
         self.messages = 0
         self.bytes = 0
 
@@ -86,6 +95,9 @@ class Writer:
         self.transport.write(data)
         self.messages += messages
         self.bytes += len(data)
+        if self.stats is not None:
+            self.stats.ws_messages += messages
+            self.stats.ws_bytes += len(data)
         if self.transport.get_write_buffer_size() > HIGH_WATER:
             await self.drain()
 
