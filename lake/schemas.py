@@ -131,9 +131,10 @@ class TableSpec:
         extra = [n for n in frame.columns if n not in self._by_name and n != DATE]
         if missing or extra:
             raise ValueError(f"{self.key}: columns missing {missing}, unexpected {extra}")
+        schema = frame.schema  # read once: each access costs microseconds
         out = frame.select(
             pl.col(c.name).cast(c.dtype, strict=True)
-            if frame.schema[c.name] != c.dtype
+            if schema[c.name] != c.dtype
             # already the right type: no cast, no copy
             else pl.col(c.name)
             for c in self.columns

@@ -117,8 +117,13 @@ def retry_commit(action: Callable[[], T], *, attempts: int = MAX_COMMIT_ATTEMPTS
     raise AssertionError("unreachable")
 
 
-def _prepare(spec: TableSpec, frame: pl.DataFrame, dedupe: bool) -> tuple[pl.DataFrame, int]:
+def _prepare(
+    spec: TableSpec, frame: pl.DataFrame, dedupe: bool, batch_id: str
+) -> tuple[pl.DataFrame, int]:
     conformed = spec.conform(frame)
+    if spec.layer != "ops" and "batch_id" in spec.column_names:
+        # a data row's batch id is the id of the commit that writes it, whatever the caller set
+        conformed = conformed.with_columns(pl.lit(batch_id).alias("batch_id"))
     dropped = 0
     if dedupe and conformed.height:
         unique = conformed.unique(subset=list(spec.merge_keys), keep="first", maintain_order=True)
@@ -149,7 +154,7 @@ def merge(
     the batch keep their first occurrence.
     """
     batch_id = batch_id or new_batch_id(source)
-    conformed, _ = _prepare(spec, frame, dedupe=True)
+    conformed, _ = _prepare(spec, frame, dedupe=True, batch_id=batch_id)
     if conformed.height == 0:
         return WriteResult(spec.key, "merge", 0, 0, 0, 0, None, batch_id)
     info = describe(spec, conformed, operation="merge", source=source, batch_id=batch_id, note=note)
@@ -197,7 +202,7 @@ def append(
 ) -> WriteResult:
     """Append rows as they are. Only for data known to be new (e.g. a fresh partition)."""
     batch_id = batch_id or new_batch_id(source)
-    conformed, _ = _prepare(spec, frame, dedupe=False)
+    conformed, _ = _prepare(spec, frame, dedupe=False, batch_id=batch_id)
     if conformed.height == 0:
         return WriteResult(spec.key, "append", 0, 0, 0, 0, None, batch_id)
     info = describe(
@@ -243,7 +248,7 @@ def replace(
         ValueError: the range is empty, or ``frame`` holds rows outside it.
     """
     batch_id = batch_id or new_batch_id(source)
-    conformed, _ = _prepare(spec, frame, dedupe=True)
+    conformed, _ = _prepare(spec, frame, dedupe=True, batch_id=batch_id)
     staged = with_partitions(spec, conformed)
     if not spec.partition_by:
         raise ValueError(f"{spec.key}: replace needs a partition range (table is unpartitioned)")

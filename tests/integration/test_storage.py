@@ -94,6 +94,8 @@ def test_history_carries_the_lineage(lake: Lake) -> None:
     assert lineage["content_hash"] == content_hash(batch)
     assert lineage["time_min"].startswith("2024-01-01 00:00:00")
     assert [c["version"] for c in lake.history(AGG_TRADES)] == [1, 0]
+    # each row carries the batch id of the commit that wrote it, whatever the frame said
+    assert set(lake.read(AGG_TRADES)["batch_id"]) == {"vision:2024-01-01:abc"}
 
 
 def test_content_hash_ignores_order_and_arrival_columns() -> None:
