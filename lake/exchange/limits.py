@@ -104,7 +104,20 @@ class Limiter:
                     return Verdict(418, used, math.ceil(ban))
                 return Verdict(429, used, max(1, math.ceil(wait)), name, cap)
             self._used[(ip, bucket, win)] = used + weight
+            if len(self._used) > 10_000:
+                self._prune(now)
             return Verdict(200, used + weight)
+
+    def _prune(self, now: float) -> None:
+        # Windows that ended are never read again; the longest window is the 5-minute quota.
+        w, qw = self.weight_window, 300.0 * self.limits.window_scale
+        self._used = {
+            k: v
+            for k, v in self._used.items()
+            if (k[1] in ("spot", "um") and k[2] >= int(now // w))
+            or (k[1] not in ("spot", "um") and k[2] >= int(now // qw))
+        }
+        self._strikes = {k: v for k, v in self._strikes.items() if k[1] >= int(now // w)}
 
     def reset(self) -> None:
         """Forget all usage, strikes and bans."""

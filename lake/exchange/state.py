@@ -15,6 +15,8 @@ from lake.exchange.market import Market
 
 if TYPE_CHECKING:
     from lake.exchange.replay import Recording
+    from lake.exchange.streams import Feeds
+    from lake.exchange.vision import VisionStore
 
 
 @dataclass
@@ -41,7 +43,8 @@ class ExchangeState:
     stats: Stats = field(default_factory=Stats)
     started_ms: int = 0
     sockets: set[Any] = field(default_factory=set)
-    vision_cache: dict[str, Any] = field(default_factory=dict)
+    feeds: Feeds | None = None  # framed WebSocket hours, shared by connections
+    vision: VisionStore | None = None  # built zips and size calibrations
 
 
 STATE: web.AppKey[ExchangeState] = web.AppKey("exchange_state", ExchangeState)

@@ -8,6 +8,7 @@ never sit in memory uncompressed.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -81,28 +82,38 @@ def _iv(interval: str) -> str:
     return "1M" if interval == "1mo" else interval
 
 
-def chunks(m: Market, f: VFile, header: bool) -> Iterator[bytes]:
-    """The CSV of ``f`` in chunks (one per day for trade-level data)."""
+TRADE_LEVEL = ("aggTrades", "trades", "bookTicker", "liquidationSnapshot")
+
+
+def chunks(m: Market, f: VFile, header: bool, hours: int = 24) -> Iterator[bytes]:
+    """The CSV of ``f`` in chunks (one per day for trade-level data).
+
+    ``hours`` < 24 keeps only the first hours of each day of trade-level data (a size sample).
+    """
     if header:
         yield header_line(f)
     spec = m.spec(f.market, f.symbol)
-    if f.dataset in ("aggTrades", "trades", "bookTicker", "liquidationSnapshot"):
+    if f.dataset in TRADE_LEVEL:
         for day in range(f.start_ms, f.end_ms, MS_DAY):
-            yield _csv(_day_frame(m, spec, f, day))
+            yield _csv(_day_frame(m, spec, f, day, hours))
         return
     yield _csv(_frame(m, spec, f))
 
 
 def _csv(df: pl.DataFrame) -> bytes:
-    return df.write_csv(include_header=False).encode() if df.height else b""
+    if not df.height:
+        return b""
+    buf = io.BytesIO()
+    df.write_csv(buf, include_header=False)
+    return buf.getvalue()
 
 
 def _times(col: str, mult: int) -> pl.Expr:
     return pl.col(col) * mult if mult != 1 else pl.col(col)
 
 
-def _day_frame(m: Market, spec: SymbolSpec, f: VFile, day: int) -> pl.DataFrame:
-    hours = range(day // MS_HOUR, (day + MS_DAY) // MS_HOUR)
+def _day_frame(m: Market, spec: SymbolSpec, f: VFile, day: int, n_hours: int) -> pl.DataFrame:
+    hours = range(day // MS_HOUR, day // MS_HOUR + n_hours)
     spot = f.market == "spot"
     pd, po, qd, qo = spec.price_dec, spec.price_out_dec, spec.qty_dec, spec.qty_out_dec
     if f.dataset in ("aggTrades", "trades"):

@@ -78,7 +78,9 @@ class Connection:
 
     def subscribe(self, names: Iterable[str]) -> None:
         """Add streams; names this route does not deliver are accepted and stay silent."""
-        feeds: Feeds = self.state.vision_cache.setdefault("feeds", Feeds(self.state.market))
+        if self.state.feeds is None:
+            self.state.feeds = Feeds(self.state.market)
+        feeds = self.state.feeds
         for name in names:
             if name in self.subs:
                 continue
@@ -246,7 +248,7 @@ class Connection:
                 after = parse_duration(f.get("after", "0"))
                 if time.monotonic() - self.sub_time.get(name, self.opened) >= after:
                     return []
-            elif f.name == "ws.drop" and f.trigger(rnd):
+            elif f.name == "ws.drop" and self._route_ok(f) and f.trigger(rnd):
                 self.dropped = True
                 return out
             elif f.name == "ws.malformed" and f.trigger(rnd):

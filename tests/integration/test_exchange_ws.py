@@ -30,7 +30,8 @@ def test_usdm_payloads_follow_the_real_key_order(exchange: Any) -> None:  # noqa
     url = exchange.ws(f"/um/market/stream?streams={streams}")
 
     def done(frames: list[Any]) -> bool:
-        return len({f["stream"] for f in frames}) >= 3
+        need = {"btcusdt@aggTrade", "btcusdt@trade", "btcusdt@markPrice@1s"}
+        return need <= {f["stream"] for f in frames}
 
     frames = run(collect(url, done, limit_s=10))
     by = {f["stream"]: f["data"] for f in frames}
