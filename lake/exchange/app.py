@@ -22,10 +22,12 @@ from lake.exchange.config import ExchangeConfig
 from lake.exchange.faults import FaultSet
 from lake.exchange.limits import Limiter
 from lake.exchange.market import Market
-from lake.exchange.rest import SPOT_ROUTES, endpoint
+from lake.exchange.rest import endpoint
 from lake.exchange.rest_futures import UM_ROUTES
+from lake.exchange.rest_spot import SPOT_ROUTES
 from lake.exchange.state import STATE, ExchangeState
-from lake.exchange.vision import vision_file, vision_list
+from lake.exchange.vision import vision_file
+from lake.exchange.vision_list import vision_list
 from lake.exchange.ws import ws_handler
 
 T = TypeVar("T")

@@ -72,7 +72,7 @@ class Fault:
     times: int | None = None
     seen: int = 0
     fired: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, key: str, default: str = "") -> str:
         """A raw parameter value."""
@@ -85,7 +85,7 @@ class Fault:
 
     def trigger(self, rnd: random.Random) -> bool:
         """Count one event and say whether the fault fires on it."""
-        with self._lock:
+        with self.lock:
             if self.exhausted:
                 return False
             self.seen += 1

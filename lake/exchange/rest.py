@@ -1,4 +1,4 @@
-"""REST framework of the exchange: parameters, errors, weights, faults, headers; spot routes.
+"""REST framework of the exchange: parameters, errors, weights, faults, headers.
 
 Every route is declared with its budget (``"spot"``/``"um"``), its weight (a number or a function
 of the parameters) and an optional request-count quota; :func:`endpoint` charges the budget,
@@ -12,16 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 from aiohttp import web
 
 from lake.exchange import klines as kl
 from lake.exchange.config import SymbolSpec
 from lake.exchange.faults import parse_duration
-from lake.exchange.fmt import dec, dec_list
 from lake.exchange.state import ExchangeState, state_of
-from lake.exchange.trades import AggBlock
 
 Handler = Callable[["Params", ExchangeState], Any]
 
@@ -191,125 +188,3 @@ async def _rest_faults(state: ExchangeState, path: str) -> int | None:
         else:
             return int(f.name.removeprefix("rest."))
     return None
-
-
-# --- shared builders ----------------------------------------------------------------------------
-
-
-def kline_opens(p: Params, spec: SymbolSpec, interval: str, limit: int) -> np.ndarray:
-    """Open times for a klines request: Binance's startTime/endTime/limit rules, up to now."""
-    start, end = p.time_range()
-    latest = int(kl.bar_open(p.now, interval))
-    first = int(kl.bar_open(spec.genesis_ms, interval))
-    hi = latest if end is None else min(end, latest)
-    if start is not None:
-        return kl.opens_between(max(start, first), hi, interval)[:limit]
-    opens = kl.opens_between(max(first, hi - limit * kl.interval_ms(interval)), hi, interval)
-    return opens[-limit:]
-
-
-def kline_rows(
-    spec: SymbolSpec, bars: kl.Bars, interval: str, sample: bool, micros: bool
-) -> list[list[Any]]:
-    """Kline arrays in Binance's 12-field order (BINANCE.md §2.2)."""
-    if not len(bars):
-        return []
-    closes = kl.next_open(bars.open_time, interval) - 1
-    if sample:
-        o, h, lo, c = (dec_list(getattr(bars, f), 8) for f in ("open", "high", "low", "close"))
-        zero = ["0"] * len(bars)
-        v = q = tb = tq = zero
-    else:
-        pd, po, qd, qo = spec.price_dec, spec.price_out_dec, spec.qty_dec, spec.qty_out_dec
-        o, h, lo, c = (dec_list(getattr(bars, f), pd, po) for f in ("open", "high", "low", "close"))
-        qs = pd + qd
-        qout = 8 if spec.market == "spot" else qs
-        v, tb = dec_list(bars.volume, qd, qo), dec_list(bars.taker_base, qd, qo)
-        q, tq = dec_list(bars.quote, qs, qout), dec_list(bars.taker_quote, qs, qout)
-    mult = 1000 if micros else 1
-    ot = (bars.open_time * mult).tolist()
-    ct = (closes * mult + (mult - 1)).tolist()
-    n = bars.count.tolist()
-    return [
-        [ot[i], o[i], h[i], lo[i], c[i], v[i], ct[i], q[i], n[i], tb[i], tq[i], "0"]
-        for i in range(len(bars))
-    ]
-
-
-def agg_rows(spec: SymbolSpec, b: AggBlock, micros: bool = False) -> list[dict[str, Any]]:
-    """aggTrades JSON rows (spot adds ``M``)."""
-    if not len(b):
-        return []
-    prices = dec_list(b.price, spec.price_dec, spec.price_out_dec)
-    qtys = dec_list(b.qty, spec.qty_dec, spec.qty_out_dec)
-    times = (b.t_us if micros else b.t_ms).tolist()
-    a, f, last, m = b.a.tolist(), b.first.tolist(), b.last.tolist(), b.maker.tolist()
-    if spec.market == "spot":
-        return [
-            {
-                "a": a[i],
-                "p": prices[i],
-                "q": qtys[i],
-                "f": f[i],
-                "l": last[i],
-                "T": times[i],
-                "m": m[i],
-                "M": True,
-            }
-            for i in range(len(b))
-        ]
-    return [
-        {"a": a[i], "p": prices[i], "q": qtys[i], "f": f[i], "l": last[i], "T": times[i], "m": m[i]}
-        for i in range(len(b))
-    ]
-
-
-def agg_trades(p: Params, spec: SymbolSpec, one_hour_rule: bool) -> list[dict[str, Any]]:
-    """The aggTrades of a request (``fromId``, or a time window, or the most recent)."""
-    limit = p.limit(500, 1000)
-    start, end = p.time_range()
-    from_id = p.int_opt("fromId")
-    m = p.state.market
-    if one_hour_rule and start is not None and end is not None and end - start >= 3_600_000:
-        raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
-    if from_id is not None:
-        b = m.aggs_from_id(spec, from_id, limit, p.now if end is None else min(end, p.now))
-    elif start is not None or end is not None:
-        lo = start if start is not None else (end or p.now) - 3_600_000
-        hi = min(end if end is not None else lo + 3_600_000, p.now)
-        b = m.aggs_between(spec, lo, hi)
-        b = b.take(0, limit) if start is not None else b.take(len(b) - limit, len(b))
-    else:
-        b = m.last_aggs(spec, limit, p.now)
-    return agg_rows(spec, b, p.micros)
-
-
-# --- spot routes --------------------------------------------------------------------------------
-
-
-def _spot_klines(p: Params, s: ExchangeState) -> Any:
-    spec = p.spec()
-    interval = p.interval(spot=True)
-    opens = kline_opens(p, spec, interval, p.limit(500, 1000))
-    bars = s.market.trade_klines(spec, interval, opens, p.now)
-    return kline_rows(spec, bars, interval, False, p.micros)
-
-
-def _spot_exchange_info(p: Params, s: ExchangeState) -> Any:
-    from lake.exchange.info import spot_exchange_info
-
-    return spot_exchange_info(s, p.now, p.q.get("symbol"))
-
-
-SPOT_ROUTES = [
-    Route("/api/v3/ping", "spot", 1, lambda p, s: {}),
-    Route("/api/v3/time", "spot", 1, lambda p, s: {"serverTime": p.now}),
-    Route("/api/v3/exchangeInfo", "spot", 20, _spot_exchange_info),
-    Route("/api/v3/klines", "spot", 2, _spot_klines),
-    Route("/api/v3/aggTrades", "spot", 4, lambda p, s: agg_trades(p, p.spec(), False)),
-]
-
-
-def format_price(spec: SymbolSpec, units: int) -> str:
-    """A price as printed on the wire."""
-    return dec(units, spec.price_dec, spec.price_out_dec)

@@ -1,7 +1,8 @@
-"""WebSocket routes: raw and combined streams, live SUBSCRIBE, pings, lifetime, WS faults.
+"""WebSocket routes: raw and combined streams, live SUBSCRIBE, pings, lifetime.
 
 Routes (under the one base URL): ``/spot/ws[/<stream>]``, ``/spot/stream?streams=a/b``, the USD-M
 split routes ``/um/public/...`` and ``/um/market/...``, and the legacy ``/um/ws``/``/um/stream``.
+Sending (and the WS faults) lives in :mod:`lake.exchange.ws_send`.
 """
 
 from __future__ import annotations
@@ -11,62 +12,48 @@ import contextlib
 import os
 import time
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import orjson
 from aiohttp import WSMsgType, web
 
-from lake.exchange.faults import Fault, parse_duration
 from lake.exchange.state import ExchangeState, state_of
 from lake.exchange.streams import Cursor, Feeds, delivers, parse_stream
-from lake.exchange.wsframe import Framed, Writer, frame
+from lake.exchange.ws_send import Sender, Source
+from lake.exchange.wsframe import Writer
 
-BATCH = 4096
-MAX_WAIT_S = 0.05  # re-check the clock at least this often (it may be moved or sped up)
-
-
-class Source(Protocol):
-    """Anything a subscription reads frames from (simulated stream or replay)."""
-
-    index: int
-
-    def take(self, max_n: int) -> tuple[Framed, int, int]: ...
-
-    def wake_in(self) -> float: ...
+_ROUTES = (
+    ("/spot/", "spot"),
+    ("/um/public/", "um_public"),
+    ("/um/market/", "um_market"),
+    ("/um/", "um_legacy"),
+)
 
 
 def route_of(path: str) -> tuple[str, str, str]:
     """Split a WS path into (route, "ws" or "stream", raw stream names after /ws/)."""
-    for prefix, route in (
-        ("/spot/", "spot"),
-        ("/um/public/", "um_public"),
-        ("/um/market/", "um_market"),
-        ("/um/", "um_legacy"),
-    ):
+    for prefix, route in _ROUTES:
         if path.startswith(prefix):
-            rest = path[len(prefix) :]
-            kind, _, names = rest.partition("/")
+            kind, _, names = path[len(prefix) :].partition("/")
             return route, kind, names
     return "", "", ""
 
 
+def _error(code: int, msg: str, mid: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "msg": msg}, "id": mid}
+
+
 class Connection:
-    """One client connection: its subscriptions, sender, pinger and faults."""
+    """One client connection: control messages, pings, lifetime; sending is its Sender's."""
 
     def __init__(
         self, state: ExchangeState, ws: web.WebSocketResponse, route: str, combined: bool
     ) -> None:
         """Attach to an upgraded ``ws`` on ``route``."""
         self.state, self.ws, self.route, self.combined = state, ws, route, combined
-        self.subs: dict[str, Source | None] = {}
-        self.sub_time: dict[str, float] = {}
-        self.wake = asyncio.Event()
-        self.opened = time.monotonic()
-        self.last_pong = self.opened
+        self.out = Sender(state, route)
+        self.last_pong = time.monotonic()
         self.inbound: list[float] = []
-        self.held: bytes | None = None
-        self.dropped = False
         self.transport: asyncio.Transport | None = None
         cfg = state.config
         spot = route == "spot"
@@ -74,19 +61,13 @@ class Connection:
         self.pong_timeout_s = cfg.spot_pong_timeout_s if spot else cfg.um_pong_timeout_s
         self.inbound_limit = cfg.spot_inbound_per_s if spot else cfg.um_inbound_per_s
 
-    # --- subscriptions --------------------------------------------------------------------------
-
     def subscribe(self, names: Iterable[str]) -> None:
         """Add streams; names this route does not deliver are accepted and stay silent."""
         if self.state.feeds is None:
             self.state.feeds = Feeds(self.state.market)
-        feeds = self.state.feeds
         for name in names:
-            if name in self.subs:
-                continue
-            self.subs[name] = self._source(name, feeds)
-            self.sub_time[name] = time.monotonic()
-        self.wake.set()
+            if name not in self.out.subs:
+                self.out.add(name, self._source(name, self.state.feeds))
 
     def _source(self, name: str, feeds: Feeds) -> Source | None:
         replay = self.state.replay
@@ -101,72 +82,40 @@ class Connection:
             return None
         return Cursor(feeds, spec, key, self.combined, self.state.clock)
 
-    def unsubscribe(self, names: Iterable[str]) -> None:
-        """Remove streams."""
-        for name in names:
-            self.subs.pop(name, None)
-            self.sub_time.pop(name, None)
-
-    # --- control messages ---------------------------------------------------------------------
-
     async def on_text(self, text: str) -> None:
-        """Answer one client control message (SUBSCRIBE etc.)."""
+        """Answer one client control message (SUBSCRIBE etc.) as Binance does."""
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
-            await self._reply(
-                {
-                    "error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"},
-                    "id": None,
-                }
-            )
+            await self._reply(_error(3, "Invalid JSON: expected value at line 1 column 1", None))
             return
         if not isinstance(msg, dict):
-            await self._reply(
-                {
-                    "error": {"code": 2, "msg": "Invalid request: request must be an object"},
-                    "id": None,
-                }
-            )
+            await self._reply(_error(2, "Invalid request: request must be an object", None))
             return
         mid, method, params = msg.get("id"), msg.get("method"), msg.get("params", [])
         if not isinstance(params, list):
-            await self._reply(
-                {
-                    "error": {
-                        "code": 2,
-                        "msg": "Invalid request: invalid type: expected a sequence",
-                    },
-                    "id": mid,
-                }
-            )
+            await self._reply(_error(2, "Invalid request: invalid type: expected a sequence", mid))
             return
         result: Any = None
         if method == "SUBSCRIBE":
-            if len(self.subs) + len(params) > self.state.config.max_streams:
-                await self._reply(
-                    {"error": {"code": 2, "msg": "Invalid request: too many streams"}, "id": mid}
-                )
+            if len(self.out.subs) + len(params) > self.state.config.max_streams:
+                await self._reply(_error(2, "Invalid request: too many streams", mid))
                 return
             self.subscribe(str(p) for p in params)
         elif method == "UNSUBSCRIBE":
-            self.unsubscribe(str(p) for p in params)
+            for p in params:
+                self.out.remove(str(p))
         elif method == "LIST_SUBSCRIPTIONS":
-            result = list(self.subs)
+            result = list(self.out.subs)
         elif method == "SET_PROPERTY" and len(params) == 2 and params[0] == "combined":
             self.combined = bool(params[1])
-            names = list(self.subs)
-            self.subs.clear()
-            self.subscribe(names)  # re-open cursors in the new wrapping
+            names = list(self.out.subs)
+            self.out.subs.clear()
+            self.subscribe(names)  # re-open the streams in the new wrapping
         elif method == "GET_PROPERTY" and params == ["combined"]:
             result = self.combined
         else:
-            await self._reply(
-                {
-                    "error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"},
-                    "id": mid,
-                }
-            )
+            await self._reply(_error(2, f"Invalid request: unknown method {method!r}", mid))
             return
         await self._reply({"result": result, "id": mid})
 
@@ -179,88 +128,6 @@ class Connection:
         self.inbound = [t for t in self.inbound if now - t < 1.0]
         self.inbound.append(now)
         return len(self.inbound) <= self.inbound_limit
-
-    # --- sending ------------------------------------------------------------------------------
-
-    async def send_loop(self, writer: Writer) -> None:
-        """Send every due message, in event-time order, until the connection ends."""
-        while not writer.closing:
-            runs = []
-            taken = []
-            for name, src in list(self.subs.items()):
-                if src is not None:
-                    f, i, j = src.take(BATCH)
-                    if j > i:
-                        runs.append((name, f, i, j))
-                        taken.append(src)
-            if len(runs) > 1:
-                runs = _in_order(runs, taken)
-            if not runs:
-                waits = [s.wake_in() for s in self.subs.values() if s is not None]
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), min([MAX_WAIT_S, *waits]))
-                continue
-            faults = [
-                f for f in self.state.faults.of("ws.") if f.name != "ws.drop" or f.p is not None
-            ]
-            if len(runs) == 1 and not faults:
-                _, f, i, j = runs[0]
-                await writer.write(f.span(i, j), j - i)
-            else:
-                await self._send_merged(writer, runs, faults)
-            await asyncio.sleep(0)
-
-    async def _send_merged(
-        self, writer: Writer, runs: list[tuple[str, Framed, int, int]], faults: list[Fault]
-    ) -> None:
-        order = sorted(
-            (
-                (int(f.e_ms[k]), n, name, f, k)
-                for n, (name, f, i, j) in enumerate(runs)
-                for k in range(i, j)
-            ),
-            key=lambda x: (x[0], x[1]),
-        )
-        if not faults:
-            await writer.write(
-                b"".join(bytes(f.span(k, k + 1)) for _, _, _, f, k in order), len(order)
-            )
-            return
-        out: list[bytes] = []
-        for _, _, name, f, k in order:
-            out.extend(self._apply_faults(name, f.payload(k), faults))
-            if self.dropped:
-                break
-        if out:
-            await writer.write(b"".join(frame(p) for p in out), len(out))
-        if self.dropped:
-            writer.transport.abort()
-
-    def _apply_faults(self, name: str, payload: bytes, faults: list[Fault]) -> list[bytes]:
-        """Messages to send instead of ``payload`` under the active WS faults."""
-        rnd = self.state.faults.rnd
-        out = [payload]
-        for f in faults:
-            if not f.matches_stream(name):
-                continue
-            if f.name == "ws.silence":
-                after = parse_duration(f.get("after", "0"))
-                if time.monotonic() - self.sub_time.get(name, self.opened) >= after:
-                    return []
-            elif f.name == "ws.drop" and self._route_ok(f) and f.trigger(rnd):
-                self.dropped = True
-                return out
-            elif f.name == "ws.malformed" and f.trigger(rnd):
-                out = [p[: max(1, len(p) // 2)] for p in out]
-            elif f.name == "ws.duplicate" and f.trigger(rnd):
-                out = out + out
-            elif f.name == "ws.reorder" and f.trigger(rnd) and self.held is None:
-                self.held, out = out[0], out[1:]
-                return out
-        if self.held is not None and out:
-            out, self.held = [*out, self.held], None
-        return out
 
     async def ping_loop(self) -> None:
         """Ping every ``ping_s``; close when no pong came for ``pong_timeout_s``."""
@@ -282,44 +149,17 @@ class Connection:
                 await self.ws.close(code=1000, message=b"connection lifetime reached")
                 return
             for f in self.state.faults.of("ws.drop"):
-                if f.every is not None and elapsed >= f.every and self._route_ok(f):
-                    with f._lock:
-                        if f.exhausted:
-                            continue
-                        f.fired += 1
-                    await self._drop(f.get("mode", "abort"))
-                    return
-
-    def abort(self) -> None:
-        """Drop the TCP connection without a close frame."""
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _route_ok(self, f: Fault) -> bool:
-        return self.route.startswith(f.get("route", ""))
-
-    async def _drop(self, mode: str) -> None:
-        if mode == "close":
-            await self.ws.close(code=1001, message=b"going away")
-        else:
-            self.abort()
-
-
-def _in_order(
-    runs: list[tuple[str, Framed, int, int]], sources: list[Source]
-) -> list[tuple[str, Framed, int, int]]:
-    """Trim runs cut short by the batch size so that no later batch sends an earlier event."""
-    full = [int(f.e_ms[j - 1]) for _, f, i, j in runs if j - i >= BATCH]
-    if not full:
-        return runs
-    bound = min(full)
-    out = []
-    for (name, f, i, j), src in zip(runs, sources, strict=True):
-        cut = i + int(np.searchsorted(f.e_ms[i:j], bound, side="right"))
-        src.index = cut  # the rest goes out in a later batch, merged in order
-        if cut > i:
-            out.append((name, f, i, cut))
-    return out
+                if f.every is None or elapsed < f.every or not self.out.route_ok(f):
+                    continue
+                with f.lock:
+                    if f.exhausted:
+                        continue
+                    f.fired += 1
+                if f.get("mode", "abort") == "close":
+                    await self.ws.close(code=1001, message=b"going away")
+                elif self.transport is not None:
+                    self.transport.abort()  # a reset, no close frame
+                return
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
@@ -332,7 +172,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(compress=False, autoping=False, max_msg_size=1 << 20)
     await ws.prepare(request)
     transport = request.transport
-    assert transport is not None
+    if transport is None:
+        return ws
     conn = Connection(state, ws, route, combined=(kind == "stream"))
     conn.transport = transport
     streams = request.query.get("streams", "") if kind == "stream" else names
@@ -340,9 +181,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     state.stats.ws_connections += 1
     state.sockets.add(ws)
     writer = Writer(transport, state.stats)
-    tasks = [
-        asyncio.ensure_future(c) for c in (conn.send_loop(writer), conn.ping_loop(), conn.timers())
-    ]
+    jobs = (conn.out.run(writer), conn.ping_loop(), conn.timers())
+    tasks = [asyncio.ensure_future(job) for job in jobs]
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

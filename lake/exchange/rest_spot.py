@@ -1,0 +1,34 @@
+"""Spot REST routes: ``/api/v3/*`` (BINANCE.md §2.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lake.exchange.info import spot_exchange_info
+from lake.exchange.rest import Params, Route
+from lake.exchange.rest_rows import agg_trades, kline_opens, kline_rows
+from lake.exchange.state import ExchangeState
+
+
+def _klines(p: Params, s: ExchangeState) -> Any:
+    spec = p.spec()
+    interval = p.interval(spot=True)
+    opens = kline_opens(p, spec, interval, p.limit(500, 1000))
+    bars = s.market.trade_klines(spec, interval, opens, p.now)
+    return kline_rows(spec, bars, interval, False, p.micros)
+
+
+SPOT_ROUTES = [
+    Route("/api/v3/ping", "spot", 1, lambda p, s: {}),
+    Route("/api/v3/time", "spot", 1, lambda p, s: {"serverTime": p.now}),
+    Route(
+        "/api/v3/exchangeInfo",
+        "spot",
+        20,
+        lambda p, s: spot_exchange_info(s, p.now, p.q.get("symbol")),
+    ),
+    Route("/api/v3/klines", "spot", 2, _klines),
+    Route(
+        "/api/v3/aggTrades", "spot", 4, lambda p, s: agg_trades(p, p.spec(), one_hour_rule=False)
+    ),
+]
