@@ -74,6 +74,31 @@ def test_replay_option_serves_the_recording() -> None:
         assert json.dumps(frames[0])
 
 
+def test_two_processes_with_one_seed_serve_one_history() -> None:
+    args = ["--port", "0", "--seed", "11", "--start", "2024-05-02T12:00:00Z", "--clock-speed", "0"]
+    key = "data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2024-04.zip.CHECKSUM"
+    q = {"symbol": "BTCUSDT", "fromId": 2_719_447_973, "limit": 50}
+    with (
+        serve(*args) as (a, _),
+        serve(*args) as (b, _),
+        serve(*args[:3], "12", *args[4:]) as (c, _),
+    ):
+        answers = [
+            (
+                httpx.get(f"{url}/fapi/v1/aggTrades", params=q).json(),
+                httpx.get(
+                    f"{url}/api/v3/klines",
+                    params={"symbol": "ETHUSDT", "interval": "1m", "limit": 30},
+                ).json(),
+                httpx.get(f"{url}/{key}").text,
+            )
+            for url in (a, b, c)
+        ]
+    assert answers[0] == answers[1]
+    assert answers[0][0][0]["a"] == answers[2][0][0]["a"]  # ids do not depend on the seed
+    assert answers[0][0][0]["p"] != answers[2][0][0]["p"] and answers[0][2] != answers[2][2]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

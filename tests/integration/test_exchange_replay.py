@@ -109,6 +109,7 @@ def test_late_subscriber_misses_nothing_and_raw_routes_get_data(exchange_factory
     ex = exchange_factory(replay=Recording([path], speed=50))
 
     async def go() -> tuple[list[str], list[str], list[Any]]:
+        await asyncio.sleep(1.0)  # the server has been up a while: the clock waits for us
         first = asyncio.ensure_future(
             _receive(ex.ws("/um/market/stream?streams=sushiusdt@aggTrade"), len(expected))
         )
