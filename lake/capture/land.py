@@ -118,7 +118,8 @@ def _land_batch(
     detected = now or datetime.now(UTC)
     parsed = parse_ws_frames(market, frames, recv, batch_id=batch_id)
     for name, rows in parsed.tables().items():
-        lake.merge(TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id)
+        # live rows never overwrite stored ones (an archive or REST row for a key wins)
+        lake.merge(TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id, update="never")
         result.add_rows(name, rows.height)
     if parsed.rejected:
         lake.merge(QUARANTINE, quarantine_rows(parsed, market, batch_id, detected), source="ws")

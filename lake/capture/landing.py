@@ -1,7 +1,7 @@
 """The landing sink: from the socket read loop to fsynced segments without blocking the loop.
 
-The read loop calls :meth:`LandingSink.append` for every frame: a struct pack and two bytearray
-appends, no system call and no ``await``. :meth:`LandingSink.flush` (called at least every
+The read loop calls :meth:`LandingSink.append` for every frame: three appends to in-memory
+arrays, no system call and no ``await``. :meth:`LandingSink.flush` (called at least every
 ``flush_interval_s``) swaps the buffer out and puts it on a bounded queue; a writer thread
 drains the queue, writes each buffer as one chunk, fsyncs, and rotates segments by age and size.
 If the disk stalls so long that the queue and the buffer bound fill up, frames are counted as
@@ -11,15 +11,13 @@ dropped (never silently): the id-gap scan then finds and repairs what they held.
 from __future__ import annotations
 
 import queue
-import struct
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lake.capture.segments import SegmentWriter, recover
-
-_RECORD = struct.Struct("<QI")
 
 
 @dataclass
@@ -54,6 +52,8 @@ class LandingSink:
         self.max_segment_bytes = max_segment_bytes
         self.max_buffer_bytes = max_buffer_bytes
         self.stats = SinkStats()
+        self._recv = array("Q")
+        self._lens = array("I")
         self._buf = bytearray()
         self._count = 0
         # (payload, record count) chunks; None stops the writer
@@ -74,7 +74,8 @@ class LandingSink:
         if len(self._buf) > self.max_buffer_bytes:
             self.stats.dropped += 1
             return
-        self._buf += _RECORD.pack(recv_ns, len(frame))
+        self._recv.append(recv_ns)
+        self._lens.append(len(frame))
         self._buf += frame
         self._count += 1
 
@@ -84,13 +85,16 @@ class LandingSink:
             raise RuntimeError(f"landing writer failed: {self._error}") from self._error
         if not self._count:
             return
+        payload = self._recv.tobytes() + self._lens.tobytes() + self._buf
         try:
-            self._queue.put_nowait((bytes(self._buf), self._count))
+            self._queue.put_nowait((payload, self._count))
         except queue.Full:
             return  # the writer is behind; keep buffering (bounded by max_buffer_bytes)
         self.stats.frames += self._count
-        self.stats.bytes += len(self._buf)
-        self._buf.clear()
+        self.stats.bytes += len(payload)
+        self._recv = array("Q")
+        self._lens = array("I")
+        self._buf = bytearray()
         self._count = 0
 
     def close(self, timeout: float = 30.0) -> list[Path]:

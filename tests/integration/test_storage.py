@@ -192,3 +192,41 @@ def test_unpartitioned_ops_table_merges(lake: Lake) -> None:
 def test_missing_table_is_a_clear_error(lake_root: Path) -> None:
     with pytest.raises(LookupError, match="cryptolake init"):
         Lake(str(lake_root)).history(AGG_TRADES)
+
+
+def test_insert_only_path_appends_just_the_new_keys(lake: Lake) -> None:
+    lake.merge(AGG_TRADES, agg_trades(range(0, 100)), source="vision", batch_id="v")
+    result = lake.merge(
+        AGG_TRADES, agg_trades(range(50, 150), price="9"), source="ws", batch_id="w", update="never"
+    )
+    assert (result.operation, result.inserted, result.updated) == ("insert", 50, 0)
+    table = lake.read(AGG_TRADES).sort("agg_trade_id")
+    assert table["agg_trade_id"].to_list() == list(range(150))
+    assert set(table.filter(pl.col("agg_trade_id") < 100)["price"]) == {"42000.10"}  # kept
+    assert set(table.filter(pl.col("agg_trade_id") >= 100)["batch_id"]) == {"w"}
+
+
+def test_insert_only_path_repairs_a_race(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A concurrent writer inserted the same keys between the existence check and the append:
+    the post-commit check finds the duplicates and leaves one row per key."""
+    from lake.storage import writes
+
+    lake.merge(AGG_TRADES, agg_trades(range(0, 100)), source="rest", batch_id="rest-first")
+    real = writes._keys_in_range
+    calls = []
+
+    def stale_first_read(*args: object, **kwargs: object) -> pl.DataFrame:
+        calls.append(kwargs)
+        if len(calls) == 1:
+            return real(*args, **kwargs).clear()  # what a read before the other commit saw
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writes, "_keys_in_range", stale_first_read)
+    late = agg_trades(range(50, 150), source="ws")
+    result = lake.merge(AGG_TRADES, late, source="ws", batch_id="ws-late", update="never")
+    table = lake.read(AGG_TRADES)
+    assert table.height == table["agg_trade_id"].n_unique() == 150
+    kept = table.filter(pl.col("agg_trade_id").is_between(50, 99))
+    assert set(kept["source"]) == {"rest"} and set(kept["batch_id"]) == {"rest-first"}
+    assert lake.history(AGG_TRADES, limit=1)[0]["lineage"]["operation"] == "replace"
+    assert result.version == lake.open(AGG_TRADES).version()

@@ -21,13 +21,13 @@ WORKER = textwrap.dedent(
     from lake.storage import Lake
     from tests.factories import agg_trades
 
-    root, worker, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    root, worker, batches, update = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     lake = Lake(root)
     retries = 0
     for k in range(batches):
         lo = k * 400 + worker * 200          # every batch overlaps the other worker's by half
         r = lake.merge(AGG_TRADES, agg_trades(range(lo, lo + 400)), source="rest",
-                       batch_id=f"w{worker}-{k}")
+                       batch_id=f"w{worker}-{k}", update=update)
         retries += r.attempts - 1
     print(retries)
     """
@@ -35,13 +35,18 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_two_processes_merge_overlapping_batches(lake_root: Path) -> None:
+@pytest.mark.parametrize(
+    "updates",
+    [("changed", "changed"), ("never", "changed"), ("never", "never")],
+    ids=["merge-merge", "insert-merge", "insert-insert"],
+)
+def test_two_processes_merge_overlapping_batches(lake_root: Path, updates: tuple[str, str]) -> None:
     lake = Lake(str(lake_root))
     lake.create_all([AGG_TRADES])
     batches = 15
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(lake_root), str(w), str(batches)],
+            [sys.executable, "-c", WORKER, str(lake_root), str(w), str(batches), updates[w]],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -64,4 +69,5 @@ def test_two_processes_merge_overlapping_batches(lake_root: Path) -> None:
     assert written_by <= committed
     assert any(b.startswith("w0-") for b in written_by)
     assert any(b.startswith("w1-") for b in written_by)
-    print(f"commit conflicts retried: {retries}")
+    dedupes = sum(1 for c in lake.history(AGG_TRADES) if c["lineage"].get("source") == "dedupe")
+    print(f"{updates}: commit conflicts retried {retries}, duplicate repairs {dedupes}")

@@ -11,7 +11,7 @@ from lake.capture.segments import (
     SegmentWriter,
     closed_segments,
     decode_segment,
-    encode_record,
+    encode_payload,
     mark_landed,
     read_segment,
     recover,
@@ -26,8 +26,7 @@ def write_chunks(directory: Path, batches: list[list[bytes]]) -> Path:
     writer = SegmentWriter(directory, "um-test")
     ns = 0
     for batch in batches:
-        payload = b"".join(encode_record(ns + i, f) for i, f in enumerate(batch))
-        writer.write_chunk(payload, len(batch))
+        writer.write_chunk(encode_payload(range(ns, ns + len(batch)), batch), len(batch))
         ns += len(batch)
     return writer.close()
 
@@ -52,6 +51,7 @@ def test_a_torn_tail_loses_only_the_unfinished_chunk(tmp_path: Path) -> None:
         assert got.frames == frames(len(got.frames))  # always a whole-chunk prefix
         assert len(got.frames) % 10 == 0
         assert got.torn_bytes == cut - sum(len(f) + 12 for f in got.frames) - 16 * got.chunks
+        assert got.recv_ns == list(range(len(got.frames)))
 
 
 def test_a_corrupt_chunk_stops_the_read(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_a_corrupt_chunk_stops_the_read(tmp_path: Path) -> None:
 
 def test_recover_closes_segments_left_open(tmp_path: Path) -> None:
     writer = SegmentWriter(tmp_path, "um-dead")
-    writer.write_chunk(encode_record(1, b"x"), 1)  # the process "dies" here: never closed
+    writer.write_chunk(encode_payload([1], [b"x"]), 1)  # the process "dies" here: never closed
     assert closed_segments(tmp_path) == []
     recovered = recover(tmp_path)
     assert [p.name for p in recovered] == ["um-dead.seg"]
