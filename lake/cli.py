@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from lake.backfill import cli as backfill_cli
 from lake.capture import cli as capture_cli
 from lake.clikit import CliState, console, emit_json, fail, state
 from lake.exchange.cli import app as exchange_app
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(exchange_app, name="exchange")
 app.command()(capture_cli.collect)
 app.command()(capture_cli.land)
+app.command()(backfill_cli.backfill)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
 

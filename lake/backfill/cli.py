@@ -1,0 +1,220 @@
+"""``cryptolake backfill``: history from Vision archives, then REST for the tail.
+
+Module-level imports stay light (typer, rich) so ``cryptolake --help`` is fast; the work is
+imported inside the command.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lake.clikit import console, emit_json, fail, state
+
+if TYPE_CHECKING:
+    from lake.backfill.plan import Plan
+    from lake.backfill.provenance import Outcome
+    from lake.backfill.run import Summary
+
+
+def backfill(
+    ctx: typer.Context,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated symbols (default: config).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First UTC day, YYYY-MM-DD (default: config).")
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="Last UTC day, inclusive (default: config, else yesterday)."),
+    ] = None,
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", help="sim, live or a base URL (default: config).")
+    ] = None,
+    markets: Annotated[str, typer.Option("--markets", help="spot, um or spot,um.")] = "spot,um",
+    datasets: Annotated[
+        str | None,
+        typer.Option("--datasets", help="Vision dataset names, comma-separated (default: all)."),
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="auto (Vision, then REST), vision or rest.")
+    ] = "auto",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; fetch and write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout only.")] = False,
+) -> None:
+    """Backfill history: Vision files (verified) first, REST for the days they lack."""
+    import asyncio
+
+    from lake.backfill.request import RequestError, build_request
+    from lake.simulator import SimulatorError, exchange_url
+
+    st = state(ctx)
+    if exchange is not None:
+        st.exchange = exchange
+    settings = st.settings(writable=not dry_run)
+    today = datetime.now(UTC).date()
+    try:
+        request = build_request(
+            start=start or settings.backfill.start,
+            end=end or settings.backfill.end or today - timedelta(days=1),
+            today=today,
+            symbols=symbols,
+            markets=markets,
+            datasets=datasets,
+            source=source,
+            default_symbols={m: settings.markets.get(m).symbols for m in ("spot", "um")},
+        )
+    except RequestError as exc:
+        fail(str(exc))
+    try:
+        with exchange_url(settings) as url:
+            summary = asyncio.run(_run(settings, url, request, dry_run, as_json))
+    except SimulatorError as exc:
+        fail(str(exc), code=1)
+    except RequestError as exc:
+        fail(str(exc))
+    if summary is not None and summary.failed:
+        raise typer.Exit(1)
+
+
+async def _run(
+    settings: Any, url: str, request: Any, dry_run: bool, as_json: bool
+) -> Summary | None:
+    from lake.backfill.request import RequestError
+    from lake.backfill.run import Options, execute, make_plan
+    from lake.binance.endpoints import Endpoints
+    from lake.binance.rest import RestClient
+    from lake.binance.vision import VisionClient
+    from lake.storage import Lake
+
+    lake = Lake.from_settings(settings)
+    endpoints = Endpoints.for_exchange(url)
+    max_dl = settings.backfill.max_concurrent_downloads
+    vision_client = VisionClient(endpoints, max_concurrent=max_dl)
+    async with vision_client as vision, RestClient(endpoints) as rest:
+        plan = await make_plan(lake, request, vision=vision, rest=rest)
+        exchange_today = datetime.fromtimestamp(plan.now_ms / 1000, UTC).date()
+        if request.end > exchange_today:
+            raise RequestError(
+                f"--end {request.end} is in the future for the exchange at {url} "
+                f"(its today is {exchange_today})"
+            )
+        if dry_run:
+            _print_plan(plan, as_json)
+            return None
+        if not as_json:
+            console.print(f"backfill {request.describe()} from [bold]{url}[/] into {lake.root}")
+        options = Options(max_downloads=max_dl)
+        if as_json:
+            summary = await execute(lake, plan, vision=vision, rest=rest, options=options)
+        else:
+            with _Bars(plan) as bars:
+                summary = await execute(
+                    lake, plan, vision=vision, rest=rest, options=options, progress=bars
+                )
+    _report(summary, as_json)
+    return summary
+
+
+class _Bars:
+    """rich progress bars: files, bytes, REST days; rows and weight used alongside."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        vision = plan.vision_items
+        self.files = self.progress.add_task("files", total=len(vision), info="")
+        self.bytes = self.progress.add_task("MiB", total=max(1, plan.bytes >> 20), info="")
+        self.rest = self.progress.add_task("REST days", total=len(plan.rest_items), info="")
+        self.rows = 0
+        self.mib = 0.0
+
+    def __enter__(self) -> _Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def planned(self, plan: Plan) -> None:
+        return None
+
+    def done(self, outcome: Outcome, weight_used: int) -> None:
+        self.rows += outcome.rows
+        info = f"rows {self.rows:,} · weight {weight_used:,}"
+        if outcome.status == "missing":
+            return
+        if outcome.source == "vision":
+            self.mib += outcome.bytes / 2**20
+            self.progress.update(self.files, advance=1, info=info)
+            self.progress.update(self.bytes, completed=int(self.mib), info="")
+        else:
+            self.progress.update(self.rest, advance=1, info=info)
+        if outcome.status not in ("ingested", "partial"):
+            self.progress.console.print(outcome.line(), markup=False, highlight=False)
+
+
+def _print_plan(plan: Plan, as_json: bool) -> None:
+    rows = plan.rows()
+    if as_json:
+        payload = {
+            "request": plan.request.describe(),
+            "plan": rows,
+            "missing": [m.key for m in plan.missing],
+            "files": len(plan.vision_items),
+            "rest_days": len(plan.rest_items),
+            "bytes": plan.bytes,
+        }
+        emit_json(payload)
+        return
+    table = Table(title=f"backfill plan: {plan.request.describe()}")
+    cols = ("market", "dataset", "symbol", "action", "count", "first", "last", "bytes")
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("count", "bytes") else "left")
+    for r in rows:
+        table.add_row(*(_cell(r[c]) for c in cols))
+    console.print(table)
+    for m in plan.missing:
+        console.print(f"missing           {m.key}  not in the archive although later days are")
+    console.print(
+        f"{len(plan.vision_items)} file(s) ({plan.bytes / 2**20:,.1f} MiB) and "
+        f"{len(plan.rest_items)} REST day(s) to fetch; {sum(plan.held.values())} day(s) held"
+    )
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _report(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        emit_json(summary.as_dict())
+        return
+    d = summary.as_dict()
+    for o in summary.outcomes:
+        if o.status == "missing":
+            console.print(o.line(), markup=False, highlight=False)
+    for g in summary.plan.gaps:
+        console.print(f"no source         {g.series.label} {g.first_day}..{g.last_day}: {g.reason}")
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(d["statuses"].items())) or "nothing to fetch"
+    console.print(
+        f"done in {summary.elapsed_s:,.1f}s: {statuses}; {d['rows']:,} rows, "
+        f"{d['bytes'] / 2**20:,.1f} MiB, {d['held_days']} day(s) already held; "
+        f"REST {d['rest_requests']} request(s), weight {d['weight_used']:,}, "
+        f"429s {summary.throttled}"
+    )

@@ -1,0 +1,130 @@
+"""The planner: the cheapest source for every (dataset, symbol, day) of a request (pure).
+
+Rules, per series and month of the request:
+
+1. A day is **held** when ``ops.sources`` records its daily file, or its month's monthly file, as
+   ingested with the size and ``LastModified`` the archive lists now, or records the REST rows of
+   a complete day (and no archive file has appeared for it since). Held days are skipped.
+2. A **monthly** file is used when the whole month is wanted (or the dataset is monthly only,
+   like fundingRate) and the archive lists it, unless the daily files still needed are smaller in
+   bytes than it.
+3. Otherwise the listed **daily** files are used.
+4. Days the archive does not hold go to **REST** when a route serves them (not bookTicker or
+   liquidations; metrics only for the last 30 days), else they are reported as having no source.
+   A daily file absent while later days are listed is **missing** (recorded in ``ops.sources``).
+5. A file whose listed size or ``LastModified`` differs from what was ingested, and a file that
+   supersedes REST rows, is planned with ``mode="replace"``: its rows replace the series' rows
+   of its period. Files recorded with a failed status are simply tried again.
+
+``--source vision`` never plans REST; ``--source rest`` never lists the archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import groupby
+
+from lake.backfill.catalog import Series, day_ms
+from lake.backfill.model import Gap, Holding, Missing, Mode, PlanItem, SeriesListing
+from lake.backfill.request import BackfillRequest
+from lake.backfill.rules import SeriesRules, merge_gaps
+
+__all__ = [
+    "Gap",
+    "Holding",
+    "Missing",
+    "Mode",
+    "Plan",
+    "PlanItem",
+    "SeriesListing",
+    "day_is_over",
+    "plan_backfill",
+]
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: BackfillRequest
+    now_ms: int
+    items: tuple[PlanItem, ...]
+    held: Mapping[Series, int]
+    missing: tuple[Missing, ...] = ()
+    gaps: tuple[Gap, ...] = ()
+
+    @property
+    def vision_items(self) -> list[PlanItem]:
+        return [i for i in self.items if i.source == "vision"]
+
+    @property
+    def rest_items(self) -> list[PlanItem]:
+        return [i for i in self.items if i.source == "rest"]
+
+    @property
+    def bytes(self) -> int:
+        return sum(i.size or 0 for i in self.items)
+
+    def rows(self) -> list[dict[str, object]]:
+        """The plan as a table: one row per series and action, with counts, days and bytes."""
+        out: list[dict[str, object]] = []
+        for s in self.request.series:
+            items = [i for i in self.items if i.series == s]
+            for action, group in groupby(items, key=_action):
+                chunk = list(group)
+                lo, hi = chunk[0].first_day, chunk[-1].last_day
+                out.append(_row(s, action, len(chunk), lo, hi, sum(i.size or 0 for i in chunk)))
+            if self.held.get(s):
+                out.append(_row(s, "held", self.held[s], None, None, 0))
+            for gap in (g for g in self.gaps if g.series == s):
+                n = (gap.last_day - gap.first_day).days + 1
+                out.append(_row(s, f"none: {gap.reason}", n, gap.first_day, gap.last_day, 0))
+        return out
+
+
+def _action(item: PlanItem) -> str:
+    return f"rest ({item.reason})" if item.source == "rest" else f"vision {item.period}"
+
+
+Row = dict[str, object]
+
+
+def _row(s: Series, action: str, n: int, lo: date | None, hi: date | None, size: int) -> Row:
+    return {
+        "market": s.market,
+        "dataset": s.dataset,
+        "symbol": s.symbol,
+        "action": action,
+        "count": n,
+        "first": lo,
+        "last": hi,
+        "bytes": size,
+    }
+
+
+def plan_backfill(
+    request: BackfillRequest,
+    *,
+    listings: Mapping[Series, SeriesListing],
+    holdings: Mapping[str, Holding],
+    now_ms: int,
+) -> Plan:
+    """Plan ``request`` given the archive listing, ``ops.sources`` and the exchange's time."""
+    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+    items: list[PlanItem] = []
+    held: dict[Series, int] = {}
+    missing: list[Missing] = []
+    gaps: list[Gap] = []
+    for series in request.series:
+        walk = SeriesRules(series, request, listings.get(series, SeriesListing()), holdings, today)
+        walk.run()
+        items += walk.items
+        held[series] = walk.held
+        missing += walk.missing
+        gaps += merge_gaps(series, walk.no_source)
+    return Plan(request, now_ms, tuple(items), held, tuple(missing), tuple(gaps))
+
+
+def day_is_over(day: date, now_ms: int) -> bool:
+    """Whether the UTC day has ended at ``now_ms`` (its REST rows are then complete)."""
+    return day_ms(day) + 86_400_000 <= now_ms

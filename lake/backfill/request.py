@@ -1,0 +1,145 @@
+"""A backfill request, validated: every mistake is one line a user can act on (pure).
+
+The CLI and the Prefect flow build requests here, so both refuse the same input with the same
+words before anything is fetched or written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal, cast
+
+from lake.backfill.catalog import DATASETS, Series, dataset_markets
+from lake.settings import MARKETS, Market
+
+Source = Literal["auto", "vision", "rest"]
+SOURCES: tuple[Source, ...] = ("auto", "vision", "rest")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+class RequestError(ValueError):
+    """Bad input, phrased as one line."""
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    """What to backfill: every series, a range of UTC days (inclusive) and the allowed sources."""
+
+    series: tuple[Series, ...]
+    start: date
+    end: date
+    source: Source = "auto"
+
+    @property
+    def markets(self) -> list[Market]:
+        return sorted({s.market for s in self.series}, key=MARKETS.index)
+
+    def describe(self) -> str:
+        symbols = sorted({s.symbol for s in self.series})
+        datasets = [d for d in DATASETS if any(s.dataset == d for s in self.series)]
+        return (
+            f"{','.join(symbols)} on {','.join(self.markets)}, {self.start} to {self.end}, "
+            f"{len(datasets)} dataset(s), source {self.source}"
+        )
+
+
+def parse_day(text: str | date, option: str) -> date:
+    if isinstance(text, date):
+        return text
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            raise ValueError
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise RequestError(f"bad {option} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+def split_list(text: str | Sequence[str] | None) -> list[str] | None:
+    """``"a,b"`` or ``["a", "b"]`` → ``["a", "b"]`` (blanks dropped); None stays None."""
+    if text is None:
+        return None
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def build_request(
+    *,
+    start: str | date,
+    end: str | date,
+    today: date,
+    symbols: str | Sequence[str] | None = None,
+    markets: str | Sequence[str] | None = None,
+    datasets: str | Sequence[str] | None = None,
+    source: str = "auto",
+    default_symbols: Mapping[Market, Iterable[str]] | None = None,
+) -> BackfillRequest:
+    """Validate the user's options.
+
+    Args:
+        start, end: the first and last UTC day, ``YYYY-MM-DD``.
+        today: the current UTC day; ``end`` may not be after it.
+        symbols: the symbols (every chosen market); default ``default_symbols`` per market.
+        markets: ``spot``, ``um`` or both (the default).
+        datasets: Vision dataset names (default: all, where they exist on the market).
+        source: ``auto`` (Vision, then REST), ``vision`` or ``rest``.
+        default_symbols: the configured symbols per market.
+
+    Raises:
+        RequestError: one line naming the option, the bad value and what to use instead.
+    """
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    if last < first:
+        raise RequestError(f"--end {last} is before --start {first}")
+    if last > today:
+        raise RequestError(f"--end {last} is in the future (today is {today} UTC)")
+    if source not in SOURCES:
+        raise RequestError(f"unknown --source {source!r} (use auto, vision or rest)")
+    chosen = _markets(split_list(markets))
+    names = _datasets(split_list(datasets), chosen)
+    syms = split_list(symbols)
+    if syms is not None:
+        syms = [s.upper() for s in syms]
+        bad = [s for s in syms if not SYMBOL_RE.fullmatch(s)]
+        if bad or not syms:
+            shown = bad[0] if bad else ""
+            raise RequestError(
+                f"bad symbol {shown!r} in --symbols (expected e.g. BTCUSDT: 2-20 letters/digits)"
+            )
+    series: list[Series] = []
+    for market in chosen:
+        market_syms = syms if syms is not None else list((default_symbols or {}).get(market, ()))
+        for dataset in names:
+            if market in dataset_markets(dataset):
+                series += [Series(market, dataset, s) for s in dict.fromkeys(market_syms)]
+    if not series:
+        raise RequestError("nothing to backfill: no symbols given and none configured")
+    return BackfillRequest(tuple(series), first, last, source)
+
+
+def _markets(values: list[str] | None) -> list[Market]:
+    if values is None:
+        return list(MARKETS)
+    if not values:
+        raise RequestError("--markets is empty (use spot, um or spot,um)")
+    for v in values:
+        if v not in MARKETS:
+            raise RequestError(f"unknown market {v!r} in --markets (use spot, um or spot,um)")
+    return [cast(Market, m) for m in dict.fromkeys(values)]
+
+
+def _datasets(values: list[str] | None, markets: list[Market]) -> list[str]:
+    if values is None:
+        return list(DATASETS)
+    if not values:
+        raise RequestError("--datasets is empty")
+    for v in values:
+        if v not in DATASETS:
+            known = ", ".join(DATASETS)
+            raise RequestError(f"unknown dataset {v!r} in --datasets (known: {known})")
+        if not set(dataset_markets(v)) & set(markets):
+            where = " and ".join(dataset_markets(v))
+            raise RequestError(f"{v} exists only on {where}: add it to --markets")
+    return list(dict.fromkeys(values))

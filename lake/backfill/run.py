@@ -1,0 +1,291 @@
+"""A backfill run: read what the lake holds, list the archive, plan, then fetch (I/O).
+
+:func:`make_plan` asks the exchange for its time (so "published" and "today" are the exchange's),
+reads ``ops.sources`` and lists the archive a year of files per request; :func:`execute` runs the
+items with bounded concurrency — downloads (``backfill.max_concurrent_downloads``), parsing and
+writing (two threads), and REST days (a few at a time, under the one weight budget) — reporting
+each outcome to a :class:`Progress`. The CLI drives both; the Prefect flow runs one task per item
+through :func:`ingest_one`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+import polars as pl
+
+from lake.backfill.catalog import Series, days, month_end, month_start
+from lake.backfill.ingest import Context, ingest, missing_outcome
+from lake.backfill.model import Gap, Holding, PlanItem, SeriesListing
+from lake.backfill.plan import Plan, plan_backfill
+from lake.backfill.provenance import Outcome
+from lake.backfill.request import BackfillRequest
+from lake.backfill.write import ledger_for
+from lake.binance.budget import shared_budget
+from lake.binance.endpoints import Endpoints
+from lake.binance.limits import RestEndpoint
+from lake.binance.rest import RestClient
+from lake.binance.vision import VisionClient
+from lake.binance.vision_paths import Period
+from lake.schemas import SOURCES_TABLE
+from lake.settings import Market
+from lake.storage import Lake
+
+_TIME: dict[Market, RestEndpoint] = {
+    "spot": RestEndpoint("spot", "/api/v3/time", 1),
+    "um": RestEndpoint("um", "/fapi/v1/time", 1),
+}
+
+
+class _ServerTime(msgspec.Struct):
+    serverTime: int
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of one run. ``weight_window_s`` overrides the window learned from exchangeInfo
+    (the built-in exchange states one minute even when its windows are shortened)."""
+
+    max_downloads: int = 4
+    parse_threads: int = 2
+    rest_concurrency: int = 4
+    download_dir: Path | None = None
+    weight_window_s: float | None = None
+
+
+class Progress(Protocol):
+    """Receives a run's events (rich bars in the CLI, an artifact in Prefect)."""
+
+    def planned(self, plan: Plan) -> None:
+        """The plan is made; items are about to start."""
+
+    def done(self, outcome: Outcome, weight_used: int) -> None:
+        """One item finished (whatever its status)."""
+
+
+class NoProgress:
+    def planned(self, plan: Plan) -> None:
+        return None
+
+    def done(self, outcome: Outcome, weight_used: int) -> None:
+        return None
+
+
+@dataclass
+class Summary:
+    plan: Plan
+    outcomes: list[Outcome] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    weight_used: int = 0
+    throttled: int = 0
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed]
+
+    def as_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return {
+            "request": self.plan.request.describe(),
+            "planned": len(self.plan.items),
+            "held_days": sum(self.plan.held.values()),
+            "statuses": counts,
+            "rows": sum(o.rows for o in self.outcomes),
+            "bytes": sum(o.bytes for o in self.outcomes),
+            "rest_requests": sum(o.requests for o in self.outcomes),
+            "weight_used": self.weight_used,
+            "throttled": self.throttled,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "outcomes": [o.as_dict() for o in self.outcomes],
+            "gaps": [_gap(g) for g in self.plan.gaps],
+        }
+
+
+def _gap(g: Gap) -> dict[str, Any]:
+    return {"series": g.series.label, "first": g.first_day, "last": g.last_day, "reason": g.reason}
+
+
+async def server_time(rest: RestClient, market: Market) -> int:
+    """The exchange's clock in Unix ms (weight 1)."""
+    body = await rest.get(_TIME[market], {})
+    return msgspec.json.decode(body, type=_ServerTime).serverTime
+
+
+def read_holdings(lake: Lake, request: BackfillRequest) -> dict[str, Holding]:
+    """``ops.sources`` rows of the request's series (none when the table does not exist yet)."""
+    if not lake.exists(SOURCES_TABLE):
+        return {}
+    symbols = sorted({s.symbol for s in request.series})
+    rows = lake.read(SOURCES_TABLE, where=pl.col("symbol").is_in(symbols))
+    return {
+        r["key"]: Holding(r["key"], r["status"], r["size"], r["last_modified"], r["sha256"])
+        for r in rows.select("key", "status", "size", "last_modified", "sha256").iter_rows(
+            named=True
+        )
+    }
+
+
+def _prefixes(series: Series, request: BackfillRequest) -> list[tuple[Period, str]]:
+    """The listing prefixes the planner needs for one series (a year of files each)."""
+    wanted = days(request.start, request.end)
+    out: list[tuple[Period, str]] = []
+    periods = series.periods()
+    years = sorted({d.year for d in wanted})
+    if "daily" in periods and any(series.in_vision("daily", d) for d in wanted):
+        out += [("daily", series.listing_prefix("daily", y)) for y in years]
+    months = sorted({month_start(d) for d in wanted})
+    whole = [m for m in months if m >= request.start and month_end(m) <= request.end]
+    need = months if "daily" not in periods else whole
+    if "monthly" in periods and any(series.in_vision("monthly", m) for m in need):
+        out += [("monthly", series.listing_prefix("monthly", y)) for y in years]
+    return out
+
+
+def _period_start(key: str, period: Period) -> date | None:
+    """``…-2024-03-05.zip`` → 2024-03-05; ``…-2024-03.zip`` → 2024-03-01."""
+    parts = key.removesuffix(".zip").rsplit("-", 3 if period == "daily" else 2)[1:]
+    try:
+        return date.fromisoformat("-".join(parts) + ("" if period == "daily" else "-01"))
+    except ValueError:
+        return None
+
+
+async def list_archive(
+    vision: VisionClient, request: BackfillRequest, *, concurrency: int = 8
+) -> dict[Series, SeriesListing]:
+    """List what the archive holds for every series of ``request``."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(series: Series) -> SeriesListing:
+        found: dict[Period, dict[date, Any]] = {"daily": {}, "monthly": {}}
+        for period, prefix in _prefixes(series, request):
+            async with slots:
+                page = await vision.list(prefix)
+            for f in page.files:
+                if not f.key.endswith(".zip"):
+                    continue
+                day = _period_start(f.key, period)
+                if day is None:
+                    continue
+                if series.key(period, day) == f.key:
+                    found[period][day] = f
+        return SeriesListing(found["daily"], found["monthly"])
+
+    results = await asyncio.gather(*(one(s) for s in request.series))
+    return dict(zip(request.series, results, strict=True))
+
+
+async def make_plan(
+    lake: Lake, request: BackfillRequest, *, vision: VisionClient, rest: RestClient
+) -> Plan:
+    """Plan ``request`` against the exchange's clock, the archive and ``ops.sources``."""
+    now_ms = await server_time(rest, request.markets[0])
+    holdings = await asyncio.to_thread(read_holdings, lake, request)
+    listings = {} if request.source == "rest" else await list_archive(vision, request)
+    return plan_backfill(request, listings=listings, holdings=holdings, now_ms=now_ms)
+
+
+_CALIBRATED: set[str] = set()
+
+
+async def calibrate(rest: RestClient, markets: list[Market], window_s: float | None) -> None:
+    """Learn each market's weight limit from exchangeInfo (and the window, unless given), once
+    per process and host: the budget it sets is shared by every client."""
+    for market in markets:
+        key = rest.endpoints.rest_url(market, "")
+        if key in _CALIBRATED:
+            continue
+        budget = await rest.calibrate(market)
+        if window_s is not None:
+            shared_budget(key, budget.limit, window_s=window_s)
+        _CALIBRATED.add(key)
+
+
+async def execute(
+    lake: Lake,
+    plan: Plan,
+    *,
+    vision: VisionClient,
+    rest: RestClient,
+    options: Options = Options(),
+    progress: Progress | None = None,
+) -> Summary:
+    """Run every item of ``plan``; record missing files; return what happened."""
+    progress = progress or NoProgress()
+    t0 = time.perf_counter()
+    lake.create_all()
+    tmp = options.download_dir or Path(tempfile.mkdtemp(prefix="cryptolake-backfill-"))
+    ctx = Context(lake, plan.now_ms, tmp, vision, rest, asyncio.Semaphore(options.parse_threads))
+    files_in_flight = asyncio.Semaphore(options.max_downloads + options.parse_threads)
+    rest_slots = asyncio.Semaphore(options.rest_concurrency)
+    markets = plan.request.markets
+    if plan.rest_items:
+        await calibrate(rest, markets, options.weight_window_s)
+
+    def used() -> int:
+        return sum(rest.budget(m).stats.used for m in markets)
+
+    async def one(item: PlanItem) -> Outcome:
+        async with files_in_flight if item.source == "vision" else rest_slots:
+            out = await ingest(ctx, item)
+        progress.done(out, used())
+        return out
+
+    summary = Summary(plan)
+    progress.planned(plan)
+    try:
+        missing = [missing_outcome(m) for m in plan.missing]
+        await asyncio.to_thread(ledger_for(lake).record, missing)
+        for out in missing:
+            progress.done(out, used())
+        summary.outcomes = missing + list(await asyncio.gather(*(one(i) for i in plan.items)))
+    finally:
+        if options.download_dir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary.elapsed_s = time.perf_counter() - t0
+    summary.weight_used = used()
+    summary.throttled = sum(rest.budget(m).stats.throttled for m in markets)
+    return summary
+
+
+def ingest_one(
+    lake: Lake, endpoints: Endpoints, item: PlanItem, *, now_ms: int, options: Options = Options()
+) -> Outcome:
+    """Run one item in its own event loop (a Prefect task per file or REST day)."""
+
+    async def go() -> Outcome:
+        async with VisionClient(endpoints, max_concurrent=1) as v, RestClient(endpoints) as r:
+            if item.source == "rest":
+                await calibrate(r, [item.series.market], options.weight_window_s)
+            with tempfile.TemporaryDirectory(prefix="cryptolake-backfill-") as tmp:
+                return await ingest(Context(lake, now_ms, Path(tmp), v, r), item)
+
+    return asyncio.run(go())
+
+
+def plan_sync(lake: Lake, endpoints: Endpoints, request: BackfillRequest) -> Plan:
+    """:func:`make_plan` in its own event loop."""
+
+    async def go() -> Plan:
+        async with VisionClient(endpoints) as v, RestClient(endpoints) as r:
+            return await make_plan(lake, request, vision=v, rest=r)
+
+    return asyncio.run(go())
+
+
+def record_missing(lake: Lake, plan: Plan) -> list[Outcome]:
+    """Record the plan's missing archive files in ``ops.sources``."""
+    lake.create_all()
+    missing = [missing_outcome(m) for m in plan.missing]
+    ledger_for(lake).record(missing)
+    return missing

@@ -1,0 +1,231 @@
+"""Writing one file's rows to bronze, and recording outcomes in ``ops.sources`` (I/O).
+
+* :func:`write_rows` merges a file's rows on the table's natural key (``mode="merge"``), or
+  replaces the file's *scope* — its series' rows over its period — in one atomic MERGE that
+  updates every matched row, inserts the new ones and deletes the scope's rows the file no longer
+  holds (``mode="replace"``). The scope is narrower than a partition (other symbols share a
+  ``market/date`` partition), so their rows and batch ids are left alone; the replaced rows stay
+  reachable by time travel. Each attempt re-reads the table, so a retry after a concurrent commit
+  is safe.
+* Writes to one table are serialised in-process (threads of one run would only conflict);
+  :class:`Ledger` group-commits ``ops.sources`` rows: callers block until their rows are
+  committed, and rows of callers arriving meanwhile share the next commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+from deltalake import CommitProperties
+
+from lake.backfill.catalog import Series, day_start
+from lake.backfill.model import Mode
+from lake.backfill.provenance import Outcome, sources_frame
+from lake.schemas import DATE, SOURCES_TABLE, TableSpec
+from lake.storage import Lake, WriteResult
+from lake.storage.lineage import describe
+from lake.storage.writes import literal, quote, retry_commit, to_delta_arrow, with_partitions
+
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LEDGERS: dict[str, Ledger] = {}
+_REGISTRY = threading.Lock()
+
+
+def table_lock(lake: Lake, spec: TableSpec) -> threading.Lock:
+    """The process-wide lock of one table of one lake."""
+    with _REGISTRY:
+        return _LOCKS.setdefault((lake.root, spec.key), threading.Lock())
+
+
+def write_rows(
+    lake: Lake,
+    series: Series,
+    frame: pl.DataFrame,
+    *,
+    mode: Mode,
+    first_day: date,
+    last_day: date,
+    source: str,
+    batch_id: str,
+    note: str | None = None,
+    append_if_new: bool = False,
+) -> WriteResult:
+    """Write one file's (or one REST day's) rows of ``series`` covering ``first_day..last_day``.
+
+    With ``append_if_new``, rows whose scope holds nothing yet are appended, which costs half a
+    merge; a count afterwards catches a writer that raced into the same scope, and a scoped
+    replace then leaves exactly these rows.
+    """
+    spec = series.table
+    fresh = mode == "merge" and append_if_new and frame.height > 0
+    if fresh and _unique_keys(spec, frame) and not scope_rows(lake, series, first_day, last_day):
+        result = lake.append(spec, frame, source=source, batch_id=batch_id, note=note)
+        if scope_rows(lake, series, first_day, last_day) == frame.height:
+            return result
+        mode = "replace"
+    with table_lock(lake, spec):
+        if mode == "merge":
+            return lake.merge(spec, frame, source=source, batch_id=batch_id, note=note)
+        return replace_scope(
+            lake, series, frame, first_day, last_day, source=source, batch_id=batch_id, note=note
+        )
+
+
+def scope_rows(lake: Lake, series: Series, first_day: date, last_day: date) -> int:
+    """How many rows of ``series`` the table holds between the two days."""
+    spec = series.table
+    lf = lake.scan(spec, with_partitions=True)
+    if DATE in spec.partition_by:  # prunes partitions before a data file is opened
+        lf = lf.filter(pl.col(DATE).is_between(first_day, last_day))
+    count: int = lf.filter(series.scope(first_day, last_day)).select(pl.len()).collect().item()
+    return count
+
+
+def _unique_keys(spec: TableSpec, frame: pl.DataFrame) -> bool:
+    """Whether no natural key repeats (an append, unlike a merge, would keep both)."""
+    varying = [k for k in spec.merge_keys if k not in ("market", "symbol", "kind", "interval")]
+    if len(varying) == 1:  # one file, one series: only this key column changes
+        col = frame.get_column(varying[0]).to_physical()
+        if col.is_sorted() and (col.len() < 2 or bool((col.diff().drop_nulls() > 0).all())):
+            return True
+        return col.n_unique() == frame.height
+    return frame.select(varying).is_unique().all()
+
+
+def scope_sql(series: Series, first_day: date, last_day: date, alias: str = "t") -> str:
+    """The scope of :meth:`Series.scope` as a Delta SQL predicate on the target table."""
+    spec = series.table
+    col = f"{alias}.{{}}".format
+    parts = [f"{col(quote(k))} = {literal(v[0])}" for k, v in series.partition_values().items()]
+    parts.append(f"{col(quote('symbol'))} = {literal(series.symbol)}")
+    if spec.name == "klines":
+        parts.append(f"{col(quote('interval'))} = {literal(series.interval)}")
+    if DATE in spec.partition_by:
+        d = col(quote(DATE))
+        parts.append(f"{d} >= {literal(first_day)} AND {d} <= {literal(last_day)}")
+    else:
+        t = col(quote(spec.time_columns[0]))
+        lo, hi = (day_start(x).isoformat() for x in (first_day, last_day + timedelta(days=1)))
+        parts.append(f"{t} >= '{lo}' AND {t} < '{hi}'")
+    return " AND ".join(parts)
+
+
+def replace_scope(
+    lake: Lake,
+    series: Series,
+    frame: pl.DataFrame,
+    first_day: date,
+    last_day: date,
+    *,
+    source: str,
+    batch_id: str,
+    note: str | None = None,
+) -> WriteResult:
+    """Make the rows of ``series`` between the two days exactly ``frame``, in one commit."""
+    spec = series.table
+    conformed = spec.conform(frame).with_columns(pl.lit(batch_id).alias("batch_id"))
+    conformed = conformed.unique(subset=list(spec.merge_keys), keep="first", maintain_order=True)
+    if conformed.height:  # rows past the file's period widen the scope rather than duplicate
+        t = spec.time_expr()
+        lo, hi = conformed.select(t.min().alias("lo"), t.max().alias("hi")).row(0)
+        first_day, last_day = min(first_day, lo.date()), max(last_day, hi.date())
+    scope = scope_sql(series, first_day, last_day)
+    info = describe(
+        spec, conformed, operation="replace", source=source, batch_id=batch_id, note=note or scope
+    )
+    data = to_delta_arrow(spec, with_partitions(spec, conformed))
+    on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.merge_keys)
+    props = CommitProperties(custom_metadata=info.to_metadata(spec))
+
+    def attempt() -> dict[str, Any]:
+        metrics: dict[str, Any] = (
+            lake.open(spec)
+            .merge(
+                data,
+                predicate=f"{on} AND {scope}",
+                source_alias="s",
+                target_alias="t",
+                streamed_exec=False,
+                commit_properties=props,
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(predicate=scope)
+            .execute()
+        )
+        return metrics
+
+    metrics, attempts = retry_commit(attempt)
+    inserted = int(metrics.get("num_target_rows_inserted", 0))
+    updated = int(metrics.get("num_target_rows_updated", 0))
+    deleted = int(metrics.get("num_target_rows_deleted", 0))
+    version = lake.open(spec).version() if inserted or updated or deleted else None
+    return WriteResult(
+        spec.key,
+        "replace",
+        conformed.height,
+        inserted,
+        updated,
+        deleted,
+        version,
+        batch_id,
+        attempts,
+    )
+
+
+class Ledger:
+    """Group commit of ``ops.sources`` rows for one lake (one per lake root per process)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._cv = threading.Condition()
+        self._pending: list[Outcome] = []
+        self._queued = 0
+        self._done = 0
+        self._flushing = False
+        self.commits = 0
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Return once ``outcomes`` are committed (a commit only when some row changed)."""
+        if not outcomes:
+            return
+        with self._cv:
+            self._pending.extend(outcomes)
+            self._queued += 1
+            mine = self._queued
+            while self._done < mine:
+                if self._flushing:
+                    self._cv.wait()
+                    continue
+                batch, upto = self._pending, self._queued
+                self._pending, self._flushing = [], True
+                self._cv.release()
+                try:
+                    self._write(batch)
+                except BaseException:
+                    with self._cv:  # put the rows back for the next flusher, then give up
+                        self._pending[:0] = batch
+                    raise
+                finally:
+                    self._cv.acquire()
+                    self._flushing = False
+                    self._cv.notify_all()
+                self._done = max(self._done, upto)
+
+    def _write(self, batch: list[Outcome]) -> None:
+        frame = sources_frame(batch, datetime.now(UTC))
+        with table_lock(self.lake, SOURCES_TABLE):
+            result = self.lake.merge(SOURCES_TABLE, frame, source="backfill")
+        self.commits += result.committed
+
+
+def ledger_for(lake: Lake) -> Ledger:
+    """The process-wide ledger of ``lake``."""
+    with _REGISTRY:
+        if lake.root not in _LEDGERS:
+            _LEDGERS[lake.root] = Ledger(lake)
+        return _LEDGERS[lake.root]
