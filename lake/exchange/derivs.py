@@ -51,6 +51,13 @@ class LiqBlock:
     def __len__(self) -> int:
         return len(self.t_ms)
 
+    def take(self, start: int, stop: int) -> LiqBlock:
+        """Rows ``start:stop``."""
+        s = slice(start, stop)
+        return LiqBlock(
+            self.t_ms[s], self.e_ms[s], self.sell[s], self.qty[s], self.price[s], self.avg_price[s]
+        )
+
 
 def generate_liq_hour(seed: int, spec: SymbolSpec, path: PricePath, hour: int) -> LiqBlock:
     """All liquidations of one symbol-hour (USD-M)."""

@@ -93,7 +93,7 @@ class Bars:
     def __len__(self) -> int:
         return len(self.open_time)
 
-    def take(self, sel: npt.ArrayLike) -> Bars:
+    def take(self, sel: npt.ArrayLike | slice) -> Bars:
         """Rows selected by a slice, mask or index array."""
         return Bars(*(getattr(self, f.name)[sel] for f in fields(self)))
 

@@ -42,24 +42,33 @@ T = TypeVar("T")
 SAMPLE_KINDS = ("mark", "index", "premium")
 
 
-class _Lru:
-    """A small thread-safe LRU (the server thread and test threads share one Market)."""
+class Lru:
+    """A thread-safe LRU bounded by a total weight (the server, its worker threads and tests
+    share one Market). Each entry weighs 1 unless ``weigh`` says otherwise (e.g. bytes).
+    """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple[object, ...], object] = OrderedDict()
+    def __init__(self, budget: int, weigh: Callable[[object], int] | None = None) -> None:
+        """Keep entries while their total weight is within ``budget``."""
+        self.budget = budget
+        self._weigh = weigh or (lambda _: 1)
+        self._data: OrderedDict[tuple[object, ...], tuple[object, int]] = OrderedDict()
+        self._total = 0
         self._lock = threading.Lock()
 
     def get(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
+        """The cached value of ``key``, made (outside the lock) on a miss."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
-                return self._data[key]  # type: ignore[return-value]
+                return self._data[key][0]  # type: ignore[return-value]
         value = make()
+        weight = self._weigh(value)
         with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            if key not in self._data:
+                self._data[key] = (value, weight)
+                self._total += weight
+            while self._total > self.budget and len(self._data) > 1:
+                self._total -= self._data.popitem(last=False)[1][1]
         return value
 
 
@@ -71,9 +80,9 @@ class Market:
         self.config = config
         self.seed = config.seed
         self._paths: dict[str, PricePath] = {}
-        self._aggs = _Lru(96)
-        self._books = _Lru(48)
-        self._small = _Lru(50_000)
+        self._aggs = Lru(96)  # ~2.5 MB per hour at the default activity
+        self._books = Lru(48)
+        self._small = Lru(20_000)  # minute bars and liquidations: a few KB each
 
     def spec(self, market: str, symbol: str) -> SymbolSpec:
         """Spec of a listed symbol. Raises KeyError if it is not listed."""
@@ -159,28 +168,33 @@ class Market:
         return ticks * spec.tick_units
 
     def trade_klines(self, spec: SymbolSpec, interval: str, opens: I64, now_ms: int) -> kl.Bars:
-        """Trade klines opening at ``opens`` (ascending), built from trades up to ``now_ms``."""
+        """Trade klines opening at ``opens`` (ascending), built from trades up to ``now_ms``.
+
+        A bar still in progress at ``now_ms`` holds only what traded so far; bars that open
+        after ``now_ms`` are left out.
+        """
+        opens = opens[opens <= now_ms]
         if not len(opens):
             return kl.concat_bars([])
         last_close = int(kl.next_open(opens[-1], interval))
-        if interval == "1s":
-            parts = []
-            for h in range(int(opens[0]) // MS_HOUR, (last_close - 1) // MS_HOUR + 1):
-                block = self.agg_hour(spec, h)
-                block = block.take(0, int(np.searchsorted(block.t_ms, now_ms, side="right")))
-                prev = self._prev_close(spec, h)
-                parts.append(kl.bars_from_trades(block, h * MS_HOUR, 1000, 3600, prev))
-            secs = kl.concat_bars(parts)
-            return secs.take(np.isin(secs.open_time, opens))
-        minutes = []
-        for h in range(int(opens[0]) // MS_HOUR, (last_close - 1) // MS_HOUR + 1):
-            if (h + 1) * MS_HOUR <= now_ms:
-                minutes.append(self.minute_bars(spec, h))
-            else:
-                minutes.append(self._minutes(spec, h, now_ms))
-        bars = kl.concat_bars(minutes)
-        bars = bars.take((bars.open_time >= opens[0]) & (bars.open_time < last_close))
-        return bars if interval == "1m" else kl.roll_up(bars, opens, interval)
+        # Never look at hours after "now": an empty bar must not carry a future close.
+        hours = range(int(opens[0]) // MS_HOUR, min(last_close - 1, now_ms) // MS_HOUR + 1)
+        width = 1000 if interval == "1s" else 60_000
+        parts = []
+        for h in hours:
+            if interval != "1s" and (h + 1) * MS_HOUR <= now_ms:
+                parts.append(self.minute_bars(spec, h))
+                continue
+            block = self.agg_hour(spec, h)
+            block = block.take(0, int(np.searchsorted(block.t_ms, now_ms, side="right")))
+            prev = self._prev_close(spec, h)
+            n = MS_HOUR // width
+            parts.append(kl.bars_from_trades(block, h * MS_HOUR, width, n, prev))
+        bars = kl.concat_bars(parts)
+        bars = bars.take((bars.open_time >= opens[0]) & (bars.open_time <= now_ms))
+        if interval in ("1s", "1m"):
+            return bars.take(np.isin(bars.open_time, opens))
+        return kl.roll_up(bars.take(bars.open_time < last_close), opens, interval)
 
     # --- sampled series: mark, index, premium ---------------------------------------------------
 

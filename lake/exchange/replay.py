@@ -162,9 +162,12 @@ class ReplaySource:
         """Start at the first frame."""
         self.rec, self.framed, self.times, self.index = rec, framed, times, 0
 
-    def take(self, max_n: int) -> tuple[Framed, int, int]:
-        """The frames due on the replay clock (at most ``max_n``)."""
-        now = self.rec.elapsed()
+    def now(self) -> float:
+        """Recording seconds replayed so far."""
+        return self.rec.elapsed()
+
+    def take(self, max_n: int, now: float) -> tuple[Framed, int, int]:
+        """The frames due at replay time ``now`` (at most ``max_n``)."""
         i = self.index
         j = min(int(np.searchsorted(self.times, now, side="right")), i + max_n)
         self.index = max(i, j)

@@ -150,7 +150,10 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
                     "Please use the websocket for live updates to avoid polling the API.",
                     429,
                 )
-            resp = _json(route.handler(params, state), 200)
+            # Off the event loop: a long history must not stall the streams.
+            loop = asyncio.get_running_loop()
+            body = await loop.run_in_executor(None, route.handler, params, state)
+            resp = _json(body, 200)
         except ApiError as err:
             resp = _json({"code": err.code, "msg": err.msg}, err.status)
             if err.status in (418, 429):

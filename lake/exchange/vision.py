@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import formatdate
@@ -23,10 +21,11 @@ from aiohttp import web
 from lake.exchange import vision_data as vd
 from lake.exchange import vision_tree as vt
 from lake.exchange.faults import Fault
+from lake.exchange.market import Lru
 from lake.exchange.state import ExchangeState, state_of
 from lake.exchange.vision_zip import build_zip, checksum_file, deflate, overhead, sha256
 
-CACHE_BYTES = 768 * 1024 * 1024
+CACHE_BYTES = 512 * 1024 * 1024
 _MARGIN = 1.08
 _SLACK = 384  # bytes: covers a header row and the noise of small files
 
@@ -49,10 +48,8 @@ class VisionStore:
     def __init__(self, state: ExchangeState) -> None:
         """Attach to ``state``."""
         self.state = state
-        self._zips: OrderedDict[tuple[str, bool, int], bytes] = OrderedDict()
-        self._bytes = 0
+        self._zips = Lru(CACHE_BYTES, lambda b: len(b) if isinstance(b, bytes) else 1)
         self._bpr: dict[tuple[object, ...], float] = {}
-        self._lock = threading.Lock()
         self.oversize = 0  # files whose natural size beat the target (listing Size would be off)
 
     # --- sizes ------------------------------------------------------------------------------
@@ -123,11 +120,9 @@ class VisionStore:
 
     def build(self, e: Entry) -> bytes:
         """The zip of an entry (cached)."""
-        key = (e.f.key, e.header, e.last_modified_ms)
-        with self._lock:
-            if key in self._zips:
-                self._zips.move_to_end(key)
-                return self._zips[key]
+        return self._zips.get((e.f.key, e.header, e.last_modified_ms), lambda: self._build(e))
+
+    def _build(self, e: Entry) -> bytes:
         target = self.target(e.f)
         body = build_zip(
             e.f.base + ".csv",
@@ -138,11 +133,6 @@ class VisionStore:
         )
         if len(body) != target:
             self.oversize += 1
-        with self._lock:
-            self._zips[key] = body
-            self._bytes += len(body)
-            while self._bytes > CACHE_BYTES and len(self._zips) > 1:
-                self._bytes -= len(self._zips.popitem(last=False)[1])
         return body
 
 

@@ -28,8 +28,12 @@ class Source(Protocol):
 
     index: int
 
-    def take(self, max_n: int) -> tuple[Framed, int, int]:
-        """The due run ``framed[i:j]`` (at most ``max_n``), advancing past it."""
+    def now(self) -> float:
+        """The source's clock (exchange ms, or replayed seconds)."""
+        ...
+
+    def take(self, max_n: int, now: float) -> tuple[Framed, int, int]:
+        """The run ``framed[i:j]`` due at ``now`` (at most ``max_n``), advancing past it."""
         ...
 
     def wake_in(self) -> float:
@@ -70,12 +74,17 @@ class Sender:
         while not writer.closing:
             runs: list[Run] = []
             taken: list[Source] = []
-            for name, src in list(self.subs.items()):
-                if src is not None:
-                    f, i, j = src.take(BATCH)
-                    if j > i:
-                        runs.append((name, f, i, j))
-                        taken.append(src)
+            sources: list[tuple[str, Source]] = [
+                (n, s) for n, s in self.subs.items() if s is not None
+            ]
+            # One "now" for every stream of the connection, or a stream read a moment later
+            # could send an event that an earlier-read stream sends after it.
+            now = sources[0][1].now() if sources else 0.0
+            for name, src in sources:
+                f, i, j = src.take(BATCH, now)
+                if j > i:
+                    runs.append((name, f, i, j))
+                    taken.append(src)
             if len(runs) > 1:
                 runs = in_order(runs, taken)
             if not runs:

@@ -168,3 +168,15 @@ def test_bad_symbols_are_refused() -> None:
     with pytest.raises(ValueError, match="bad market"):
         parse_symbols("cm:BTCUSD")
     assert [s.market for s in parse_symbols("spot:SOLUSDT")] == ["spot"]
+
+
+def test_bar_in_progress_never_sees_the_future() -> None:
+    m = _market()
+    spec = m.spec("um", "BTCUSDT")
+    now = H * MS_HOUR + 90 * 60_000 + 30_000  # 01:30:30 into the day's bar
+    day = m.trade_klines(spec, "1d", kl.bar_open(np.array([now]), "1d"), now)
+    start = int(kl.bar_open(now, "1d"))
+    aggs = m.aggs_between(spec, start, now)
+    assert day.high[0] == aggs.price.max() and day.low[0] == aggs.price.min()
+    assert day.close[0] == aggs.price[-1] and day.count[0] == (aggs.last - aggs.first + 1).sum()
+    assert len(m.trade_klines(spec, "1m", np.array([now + 60_000]), now)) == 0
