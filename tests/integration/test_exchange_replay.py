@@ -140,3 +140,13 @@ def test_bad_recordings_are_refused(tmp_path: Path) -> None:
     empty.write_bytes(gzip.compress(b""))
     with pytest.raises(ReplayError, match="no stream frames"):
         Recording([empty])
+
+
+def test_hftbacktest_2023_microsecond_timestamps() -> None:
+    path = realdata("hftbacktest", "usdm", "btcusdt_20230404.dat.gz")
+    rec = Recording([path])
+    times = [t for s in rec.streams.values() for t in s.times]
+    assert rec.frames == 99 + 2_197 + 6_765 + 4_322
+    assert 95 < max(times) < 105  # 23:58:20 → 23:59:59, read as µs
+    assert ("um_market", "btcusdt@markPrice@1s") in rec.streams
+    assert ("um_public", "btcusdt@depth@0ms") in rec.streams
