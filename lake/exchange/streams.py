@@ -25,7 +25,7 @@ from lake.exchange.wsframe import Framed, build
 
 I64 = npt.NDArray[np.int64]
 
-# USD-M split routes (BINANCE.md §1.1): high-frequency book streams on /public, the rest on /market.
+# USD-M split routes (BINANCE.md §1.1): book streams on /public, the rest on /market.
 PUBLIC_KINDS = {"bookTicker", "depth"}
 MARKET_KINDS = {"aggTrade", "trade", "kline", "markPrice", "forceOrder"}
 SPOT_KINDS = {"aggTrade", "trade", "kline", "bookTicker", "depth"}

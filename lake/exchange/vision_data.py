@@ -23,17 +23,35 @@ from lake.exchange.prices import MS_DAY, MS_HOUR, S_METRICS, hashed_uniform
 from lake.exchange.trades import concat
 from lake.exchange.vision_tree import KLINE_TYPES, VFile
 
-KLINE_HEADER = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"  # noqa: E501
-HEADERS = {
-    "klines": KLINE_HEADER,
-    "aggTrades": "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker",  # noqa: E501
-    "trades": "id,price,qty,quote_qty,time,is_buyer_maker",
-    "fundingRate": "calc_time,funding_interval_hours,last_funding_rate",
-    "metrics": "create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio",  # noqa: E501
-    "bookDepth": "timestamp,percentage,depth,notional",
-    "bookTicker": "update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,transaction_time,event_time",  # noqa: E501
-    "liquidationSnapshot": "time,side,order_type,time_in_force,original_quantity,price,average_price,order_status,last_fill_quantity,accumulated_fill_quantity",  # noqa: E501
-}
+_KLINE_COLS = (
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)  # fmt: skip
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "klines": _KLINE_COLS,
+    "aggTrades": (
+        "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
+        "transact_time", "is_buyer_maker",
+    ),
+    "trades": ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker"),
+    "fundingRate": ("calc_time", "funding_interval_hours", "last_funding_rate"),
+    "metrics": (
+        "create_time", "symbol", "sum_open_interest", "sum_open_interest_value",
+        "count_toptrader_long_short_ratio", "sum_toptrader_long_short_ratio",
+        "count_long_short_ratio", "sum_taker_long_short_vol_ratio",
+    ),
+    "bookDepth": ("timestamp", "percentage", "depth", "notional"),
+    "bookTicker": (
+        "update_id", "best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty",
+        "transaction_time", "event_time",
+    ),
+    "liquidationSnapshot": (
+        "time", "side", "order_type", "time_in_force", "original_quantity", "price",
+        "average_price", "order_status", "last_fill_quantity", "accumulated_fill_quantity",
+    ),
+}  # fmt: skip
+HEADERS = {name: ",".join(cols) for name, cols in _COLUMNS.items()}
+KLINE_HEADER = HEADERS["klines"]
 SPOT_MICROS_FROM = date(2025, 1, 1)
 BOOK_DEPTH_MS = 30_000
 _BANDS = np.array([-5, -4, -3, -2, -1, 1, 2, 3, 4, 5])
