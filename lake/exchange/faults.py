@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -173,7 +174,8 @@ def _build(name: str, params: dict[str, str]) -> Fault:
             raise ValueError("ws.silence needs stream=<name>, e.g. stream=btcusdt@aggTrade")
         if name == "ws.drop" and every is None and "p" not in params:
             raise ValueError("ws.drop needs every=<duration> or p=<probability>")
-        f.at_ms  # noqa: B018 - validates the time now rather than on first use
+        if "at" in params:
+            _parse_time_ms(params["at"])  # a bad time fails now, not on first use
     except ValueError as exc:
         raise FaultSpecError(f"bad value in {name}: {exc}") from None
     return f
@@ -212,5 +214,5 @@ class FaultSet:
     def __bool__(self) -> bool:
         return bool(self._faults)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Fault]:
         return iter(self._faults)
