@@ -1,0 +1,60 @@
+"""Prefect tasks for history backfill: one per plan, one per archive file or REST day.
+
+Tasks take small keys (a plan item is a key with a few facts) and return small values; the rows
+travel through the lake, never through Prefect. Each task records its outcome in ``ops.sources``
+before it returns, which is what makes a killed flow resumable.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from lake.backfill.plan import Plan, PlanItem
+from lake.backfill.provenance import Outcome
+from lake.backfill.request import BackfillRequest
+from lake.backfill.run import Options, ingest_one, plan_sync, record_missing
+from lake.binance.endpoints import Endpoints
+from lake.settings import Settings
+from lake.storage import Lake
+
+
+class ItemFailed(RuntimeError):
+    """An item ended in ``error`` (a REST failure, an unreadable file): Prefect retries it."""
+
+
+@task(name="backfill-plan", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def plan_backfill(settings: Settings, exchange_url: str, request: BackfillRequest) -> Plan:
+    """List the archive, read ``ops.sources`` and plan; records missing archive files."""
+    lake = Lake.from_settings(settings)
+    plan = plan_sync(lake, Endpoints.for_exchange(exchange_url), request)
+    if plan.missing:
+        record_missing(lake, plan)
+    return plan
+
+
+@task(
+    name="backfill-item",
+    task_run_name="{item.key}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+)
+def ingest_item(
+    settings: Settings,
+    exchange_url: str,
+    item: PlanItem,
+    now_ms: int,
+    weight_window_s: float | None = None,
+) -> Outcome:
+    """Fetch, verify, parse, write and record one archive file or one REST day."""
+    outcome = ingest_one(
+        Lake.from_settings(settings),
+        Endpoints.for_exchange(exchange_url),
+        item,
+        now_ms=now_ms,
+        options=Options(weight_window_s=weight_window_s),
+    )
+    if outcome.status == "error":
+        raise ItemFailed(outcome.line())
+    return outcome
