@@ -47,7 +47,7 @@ def serve(
     clock_speed: Annotated[float, typer.Option(help="Exchange seconds per wall second.")] = 1.0,
     agg_rate: Annotated[float, typer.Option(help="aggTrades per second per symbol.")] = 15.0,
 ) -> None:
-    """Serve the exchange; prints ``http://127.0.0.1:PORT`` first, runs until interrupted."""
+    """Serve the exchange: prints http://127.0.0.1:PORT first, runs until SIGINT/SIGTERM."""
     import asyncio
     import signal
     from dataclasses import replace
