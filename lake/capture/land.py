@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ import msgspec
 import polars as pl
 
 from lake.binance.endpoints import KIND_TABLE, stream_kind
-from lake.binance.parse import ParsedFrames, parse_ws_frames
+from lake.binance.parse import ParsedFrames, RejectedFrame, parse_ws_frames
 from lake.binance.ws import CONTROL_PREFIX
 from lake.capture.segments import closed_segments, mark_landed, read_segment
 from lake.gaps import GapStatus, ledger_rows
@@ -83,66 +84,83 @@ def land_market(
     market: Market,
     *,
     now: datetime | None = None,
-    max_frames_per_batch: int = 2_000_000,
+    unit_frames: int = 250_000,
 ) -> LandResult:
-    """Land every closed segment under ``directory`` (one market), oldest first."""
+    """Land every closed segment under ``directory`` (one market), oldest first.
+
+    Work goes in units of at most ``unit_frames`` frames. Parsing a unit (Python) overlaps with
+    committing the previous one (Delta, which releases the GIL) on a writer thread; commits keep
+    their order, and a segment is moved aside only after its last unit is committed.
+    """
     result = LandResult()
-    batch: list[Path] = []
-    size = 0
-    for path in closed_segments(directory):
-        batch.append(path)
-        size += path.stat().st_size
-        if size >= max_frames_per_batch * 64:  # ~64 bytes per frame at the least
-            _land_batch(lake, market, batch, result, now)
-            batch, size = [], 0
-    if batch:
-        _land_batch(lake, market, batch, result, now)
+    detected = now or datetime.now(UTC)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="land") as writer:
+        pending: Future[None] | None = None
+        for path in closed_segments(directory):
+            contents = read_segment(path)
+            n = len(contents.frames)
+            starts = range(0, n, unit_frames) if n else [0]
+            for k, lo in enumerate(starts):
+                frames = contents.frames[lo : lo + unit_frames]
+                recv = contents.recv_ns[lo : lo + unit_frames]
+                batch_id = f"ws:{market}:{path.stem}:{k}"
+                parsed = parse_ws_frames(market, frames, recv, batch_id=batch_id)
+                last = lo + unit_frames >= n
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(
+                    _commit,
+                    lake,
+                    market,
+                    parsed,
+                    batch_id,
+                    detected,
+                    result,
+                    path if last else None,
+                    len(frames),
+                )
+        if pending is not None:
+            pending.result()
     return result
 
 
-def _land_batch(
-    lake: Lake, market: Market, paths: list[Path], result: LandResult, now: datetime | None
+def _commit(
+    lake: Lake,
+    market: Market,
+    parsed: ParsedFrames,
+    batch_id: str,
+    detected: datetime,
+    result: LandResult,
+    landed_path: Path | None,
+    frame_count: int,
 ) -> None:
-    frames: list[bytes] = []
-    recv: list[int] = []
-    controls: list[_Control] = []
-    for path in paths:
-        contents = read_segment(path)
-        for frame, ns in zip(contents.frames, contents.recv_ns, strict=True):
-            if frame.startswith(CONTROL_PREFIX):
-                controls.append(_CONTROL.decode(frame))
-            else:
-                frames.append(frame)
-                recv.append(ns)
-    batch_id = f"ws:{market}:{paths[0].stem}" + (f"+{len(paths) - 1}" if len(paths) > 1 else "")
-    detected = now or datetime.now(UTC)
-    parsed = parse_ws_frames(market, frames, recv, batch_id=batch_id)
+    controls = [
+        _CONTROL.decode(r.payload) for r in parsed.rejected if r.payload.startswith(CONTROL_PREFIX)
+    ]
+    rejected = [r for r in parsed.rejected if not r.payload.startswith(CONTROL_PREFIX)]
     for name, rows in parsed.tables().items():
         # live rows never overwrite stored ones (an archive or REST row for a key wins)
         lake.merge(TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id, update="never")
         result.add_rows(name, rows.height)
-    if parsed.rejected:
-        lake.merge(QUARANTINE, quarantine_rows(parsed, market, batch_id, detected), source="ws")
+    if rejected:
+        lake.merge(QUARANTINE, quarantine_rows(rejected, market, batch_id, detected), source="ws")
     gaps = pl.concat(
-        [
-            *scan_continuity(lake, parsed, detected),
-            coverage_gap_rows(controls, market, detected),
-        ],
+        [*scan_continuity(lake, parsed, detected), coverage_gap_rows(controls, market, detected)],
         how="vertical",
     )
     if gaps.height:
         lake.merge(GAPS, gaps, source="ws", update="never")
-    for path in paths:
-        mark_landed(path)
-    result.segments += len(paths)
-    result.frames += len(frames)
-    result.rejected += len(parsed.rejected)
+    if landed_path is not None:
+        mark_landed(landed_path)
+        result.segments += 1
+    result.frames += frame_count - len(controls)
+    result.rejected += len(rejected)
     result.gaps += gaps.height
     result.batches.append(batch_id)
 
 
 def quarantine_rows(
-    parsed: ParsedFrames, market: str, batch_id: str, detected: datetime
+    rejected: Sequence[RejectedFrame], market: str, batch_id: str, detected: datetime
 ) -> pl.DataFrame:
     rows = [
         {
@@ -158,7 +176,7 @@ def quarantine_rows(
             "batch_id": batch_id,
             "detected_at": detected,
         }
-        for r in parsed.rejected
+        for r in rejected
     ]
     return QUARANTINE.conform(pl.DataFrame(rows, schema=QUARANTINE.polars_schema()))
 
@@ -217,25 +235,53 @@ def scan_continuity(lake: Lake, parsed: ParsedFrames, detected: datetime) -> lis
 def id_holes_around(
     lake: Lake, spec: TableSpec, frame: pl.DataFrame, *, id_col: str, time_col: str
 ) -> pl.DataFrame:
-    """Id holes on bronze from the last stored id before ``frame`` to the end of ``frame``."""
-    holes = []
-    bounds = frame.group_by("market", "symbol").agg(
-        pl.col(id_col).min().alias("lo"), pl.col(id_col).max().alias("hi")
-    )
-    for market, symbol, lo, hi in bounds.iter_rows():
+    """Id holes on bronze from the last stored id before ``frame`` to the end of ``frame``.
+
+    Holes are found in the batch itself (plus the last stored row before it); bronze is read
+    back only inside those holes, since earlier batches or REST fills may already hold them.
+    """
+    out = []
+    for (market, symbol), part in frame.partition_by(["market", "symbol"], as_dict=True).items():
         key = (pl.col("market") == market) & (pl.col("symbol") == symbol)
+        lo = part.get_column(id_col).min()
         before = (
-            lake.scan(spec).filter(key & (pl.col(id_col) < lo)).select(pl.col(id_col).max())
-        ).collect()
-        start = before.item() if before.item() is not None else lo
-        stored = (
             lake.scan(spec)
-            .filter(key & pl.col(id_col).is_between(start, hi))
+            .filter(key & (pl.col(id_col) < lo))
+            .sort(id_col, descending=True)
+            .head(1)
             .select("market", "symbol", id_col, time_col)
             .collect()
         )
-        holes.append(id_gaps(stored, id_col=id_col, time_col=time_col))
-    return pl.concat(holes) if holes else pl.DataFrame()
+        holes = id_gaps(part, id_col=id_col, time_col=time_col, after=before)
+        for hole in holes.iter_rows(named=True):
+            stored = (
+                lake.scan(spec)
+                .filter(key & pl.col(id_col).is_between(hole["start_id"], hole["end_id"]))
+                .select("market", "symbol", id_col, time_col)
+                .collect()
+            )
+            if stored.height == hole["missing"]:
+                continue  # already filled
+            edges = pl.DataFrame(
+                {
+                    "market": [market] * 2,
+                    "symbol": [symbol] * 2,
+                    id_col: [hole["start_id"] - 1, hole["end_id"] + 1],
+                    time_col: [hole["start_time"], hole["end_time"]],
+                },
+                schema={
+                    "market": pl.String,
+                    "symbol": pl.String,
+                    id_col: pl.Int64,
+                    time_col: part.schema[time_col],
+                },
+            )
+            out.append(
+                id_gaps(
+                    pl.concat([edges, stored.cast(edges.schema)]), id_col=id_col, time_col=time_col
+                )
+            )
+    return pl.concat(out) if out else pl.DataFrame()
 
 
 def _around(

@@ -77,6 +77,7 @@ class LandingSink:
         self._recv.append(recv_ns)
         self._lens.append(len(frame))
         self._buf += frame
+        self._buf += b"\n"
         self._count += 1
 
     def flush(self) -> None:

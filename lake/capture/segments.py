@@ -4,9 +4,10 @@ A segment is a file of *chunks*. Each chunk is what one flush wrote::
 
     magic b"CLS2" | u32 record count n | u32 payload length | u32 crc32(payload) | payload
 
-and the payload is ``n × u64 recv_ns | n × u32 frame length | the n frames back to back`` (little
-endian): columns rather than records, so a reader splits a chunk with array operations instead
-of unpacking each record. A chunk is
+and the payload is ``n × u64 recv_ns | n × u32 frame length | the n frames, each followed by
+b"\\n"`` (little endian): columns rather than records, so a reader splits a chunk with one
+``bytes.split`` (WebSocket text frames of compact JSON hold no raw newline; a chunk where one
+does is split by the lengths instead). A chunk is
 written with one ``write`` and then fsynced, so after a crash a segment holds whole chunks
 followed at most by one torn chunk, which the reader detects (short or failing its CRC) and
 drops: what was acknowledged as durable is exactly what is read back.
@@ -40,7 +41,7 @@ def encode_payload(recv_ns: Sequence[int], frames: Sequence[bytes]) -> bytes:
     return (
         array("Q", recv_ns).tobytes()
         + array("I", [len(f) for f in frames]).tobytes()
-        + b"".join(frames)
+        + b"".join(f + b"\n" for f in frames)
     )
 
 
@@ -87,9 +88,13 @@ def decode_segment(data: bytes) -> SegmentContents:
         used += _CHUNK.size + len(payload)
         recv += np.frombuffer(payload, dtype="<u8", count=count).tolist()
         lengths = np.frombuffer(payload, dtype="<u4", count=count, offset=8 * count)
-        ends = (np.cumsum(lengths, dtype=np.int64) + 12 * count).tolist()
-        starts = [12 * count, *ends[:-1]]
-        frames += [payload[a:b] for a, b in zip(starts, ends, strict=True)]
+        parts = payload[12 * count : -1].split(b"\n") if count else []
+        if len(parts) == count and all(map(int.__eq__, map(len, parts), lengths.tolist())):
+            frames += parts
+            continue
+        # a frame held a raw newline: split by the lengths
+        starts = (np.cumsum(lengths + 1, dtype=np.int64) - (lengths + 1) + 12 * count).tolist()
+        frames += [payload[a : a + n] for a, n in zip(starts, lengths.tolist(), strict=True)]
     return SegmentContents(frames, recv, chunks, len(data) - used)
 
 

@@ -212,11 +212,13 @@ def insert_new(
 
     Existing keys are read with the batch's partitions and key ranges pushed down, so only the
     files that could hold them are touched. Delta does not make a blind append conflict with a
-    concurrent writer of the same keys, so after the commit the touched key range is checked for
-    duplicates; if a concurrent writer raced in, those partitions are rewritten with one row per
-    key (archive rows first, then REST, then WebSocket).
+    concurrent writer of the same keys, so when another commit landed between the read and the
+    append, the touched key range is checked for duplicates; if the other writer did insert the
+    same keys, those partitions are rewritten with one row per key (archive rows first, then
+    REST, then WebSocket).
     """
     keys = list(spec.merge_keys)
+    read_version = lake.open(spec).version()
     existing = _keys_in_range(lake, spec, staged)
     fresh = staged.join(existing, on=keys, how="anti") if existing.height else staged
     if fresh.height == 0:
@@ -237,7 +239,9 @@ def insert_new(
 
     _, attempts = retry_commit(attempt)
     version: int | None = lake.open(spec).version()
-    if _keys_in_range(lake, spec, fresh, duplicates_only=True).height:
+    # Only a commit between the existence read and this append can have added the same keys.
+    raced = version != read_version + 1
+    if raced and _keys_in_range(lake, spec, fresh, duplicates_only=True).height:
         version = _dedupe_partitions(lake, spec, fresh, batch_id)
     return WriteResult(
         spec.key, "insert", staged.height, fresh.height, 0, 0, version, batch_id, attempts

@@ -207,26 +207,30 @@ def test_insert_only_path_appends_just_the_new_keys(lake: Lake) -> None:
 
 
 def test_insert_only_path_repairs_a_race(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A concurrent writer inserted the same keys between the existence check and the append:
-    the post-commit check finds the duplicates and leaves one row per key."""
+    """Another writer commits the same keys between the existence check and the append: the
+    post-commit check finds the duplicates and leaves one row per key, the archive's or REST's
+    row over the WebSocket's, each with the batch id of the commit that first wrote it."""
     from lake.storage import writes
 
-    lake.merge(AGG_TRADES, agg_trades(range(0, 100)), source="rest", batch_id="rest-first")
+    lake.merge(AGG_TRADES, agg_trades(range(0, 50)), source="rest", batch_id="early")
     real = writes._keys_in_range
-    calls = []
+    calls: list[int] = []
 
-    def stale_first_read(*args: object, **kwargs: object) -> pl.DataFrame:
-        calls.append(kwargs)
+    def read_then_other_writer_commits(*args: object, **kwargs: object) -> pl.DataFrame:
+        seen = real(*args, **kwargs)
+        calls.append(1)
         if len(calls) == 1:
-            return real(*args, **kwargs).clear()  # what a read before the other commit saw
-        return real(*args, **kwargs)
+            other = agg_trades(range(50, 100), source="rest")
+            lake.merge(AGG_TRADES, other, source="rest", batch_id="rest-first")
+        return seen
 
-    monkeypatch.setattr(writes, "_keys_in_range", stale_first_read)
+    monkeypatch.setattr(writes, "_keys_in_range", read_then_other_writer_commits)
     late = agg_trades(range(50, 150), source="ws")
     result = lake.merge(AGG_TRADES, late, source="ws", batch_id="ws-late", update="never")
     table = lake.read(AGG_TRADES)
     assert table.height == table["agg_trade_id"].n_unique() == 150
     kept = table.filter(pl.col("agg_trade_id").is_between(50, 99))
     assert set(kept["source"]) == {"rest"} and set(kept["batch_id"]) == {"rest-first"}
-    assert lake.history(AGG_TRADES, limit=1)[0]["lineage"]["operation"] == "replace"
+    assert set(table.filter(pl.col("agg_trade_id") >= 100)["batch_id"]) == {"ws-late"}
+    assert lake.history(AGG_TRADES, limit=1)[0]["lineage"]["source"] == "dedupe"
     assert result.version == lake.open(AGG_TRADES).version()

@@ -50,8 +50,14 @@ def test_a_torn_tail_loses_only_the_unfinished_chunk(tmp_path: Path) -> None:
         got = decode_segment(data[:cut])
         assert got.frames == frames(len(got.frames))  # always a whole-chunk prefix
         assert len(got.frames) % 10 == 0
-        assert got.torn_bytes == cut - sum(len(f) + 12 for f in got.frames) - 16 * got.chunks
+        assert got.torn_bytes == cut - sum(len(f) + 13 for f in got.frames) - 16 * got.chunks
         assert got.recv_ns == list(range(len(got.frames)))
+
+
+def test_frames_with_raw_newlines_survive(tmp_path: Path) -> None:
+    odd = [b'{"a":\n1}', b"", b"\n\n", b'{"b":2}']
+    path = write_chunks(tmp_path, [odd, frames(3)])
+    assert read_segment(path).frames == odd + frames(3)
 
 
 def test_a_corrupt_chunk_stops_the_read(tmp_path: Path) -> None:
