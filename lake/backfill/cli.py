@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lake.clikit import console, emit_json, fail, state
@@ -112,7 +112,7 @@ async def _run(
         if not as_json:
             console.print(f"backfill {request.describe()} from [bold]{url}[/] into {lake.root}")
         options = Options(max_downloads=max_dl)
-        if as_json:
+        if as_json or not plan.items:
             summary = await execute(lake, plan, vision=vision, rest=rest, options=options)
         else:
             with _Bars(plan) as bars:
@@ -128,19 +128,25 @@ class _Bars:
 
     def __init__(self, plan: Plan) -> None:
         self.progress = Progress(
-            TextColumn("{task.description:<10}"),
+            TextColumn("{task.description:<9}"),
             BarColumn(),
-            MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             console=console,
         )
-        vision = plan.vision_items
-        self.files = self.progress.add_task("files", total=len(vision), info="")
-        self.bytes = self.progress.add_task("MiB", total=max(1, plan.bytes >> 20), info="")
-        self.rest = self.progress.add_task("REST days", total=len(plan.rest_items), info="")
-        self.rows = 0
-        self.mib = 0.0
+        self.n_files, self.n_rest = len(plan.vision_items), len(plan.rest_items)
+        self.total_mib = plan.bytes / 2**20
+        self.files = self.progress.add_task("files", total=max(1, self.n_files), info="")
+        self.bytes = self.progress.add_task("bytes", total=max(1, plan.bytes), info="")
+        self.rest = self.progress.add_task("REST days", total=max(1, self.n_rest), info="")
+        self.done_files = self.done_rest = self.rows = self.got = 0
+        self._show(0)
+
+    def _show(self, weight: int) -> None:
+        update = self.progress.update
+        update(self.files, info=f"{self.done_files:,}/{self.n_files:,} · rows {self.rows:,}")
+        update(self.bytes, info=f"{self.got / 2**20:,.1f}/{self.total_mib:,.1f} MiB")
+        update(self.rest, info=f"{self.done_rest:,}/{self.n_rest:,} · weight used {weight:,}")
 
     def __enter__(self) -> _Bars:
         self.progress.start()
@@ -153,16 +159,18 @@ class _Bars:
         return None
 
     def done(self, outcome: Outcome, weight_used: int) -> None:
-        self.rows += outcome.rows
-        info = f"rows {self.rows:,} · weight {weight_used:,}"
         if outcome.status == "missing":
             return
+        self.rows += outcome.rows
         if outcome.source == "vision":
-            self.mib += outcome.bytes / 2**20
-            self.progress.update(self.files, advance=1, info=info)
-            self.progress.update(self.bytes, completed=int(self.mib), info="")
+            self.done_files += 1
+            self.got += outcome.size or outcome.bytes
+            self.progress.update(self.files, completed=self.done_files)
+            self.progress.update(self.bytes, completed=self.got)
         else:
-            self.progress.update(self.rest, advance=1, info=info)
+            self.done_rest += 1
+            self.progress.update(self.rest, completed=self.done_rest)
+        self._show(weight_used)
         if outcome.status not in ("ingested", "partial"):
             self.progress.console.print(outcome.line(), markup=False, highlight=False)
 

@@ -195,20 +195,34 @@ async def make_plan(
     return plan_backfill(request, listings=listings, holdings=holdings, now_ms=now_ms)
 
 
-_CALIBRATED: set[str] = set()
+_CALIBRATED: dict[tuple[str, Market], int] = {}
 
 
 async def calibrate(rest: RestClient, markets: list[Market], window_s: float | None) -> None:
     """Learn each market's weight limit from exchangeInfo (and the window, unless given), once
-    per process and host: the budget it sets is shared by every client."""
+    per process and budget: the budget it sets is shared by every client.
+
+    Budgets are keyed by host, so on the built-in exchange (one host) spot and USD-M share one:
+    it then keeps the smaller limit, which can never overrun either of the exchange's budgets.
+    """
     for market in markets:
         key = rest.endpoints.rest_url(market, "")
-        if key in _CALIBRATED:
+        if (key, market) in _CALIBRATED:
             continue
         budget = await rest.calibrate(market)
-        if window_s is not None:
-            shared_budget(key, budget.limit, window_s=window_s)
-        _CALIBRATED.add(key)
+        _CALIBRATED[(key, market)] = budget.limit
+        limit = min(v for (k, _), v in _CALIBRATED.items() if k == key)
+        window = window_s if window_s is not None else budget.window_s
+        shared_budget(key, limit, window_s=window)
+
+
+def weight_used(rest: RestClient, markets: list[Market]) -> tuple[int, int]:
+    """Weight sent and 429/418 answers seen, over the distinct budgets of ``markets``."""
+    budgets = {id(b): b for b in (rest.budget(m) for m in markets)}.values()
+    return (
+        sum(b.stats.used for b in budgets),
+        sum(b.stats.throttled + b.stats.banned for b in budgets),
+    )
 
 
 async def execute(
@@ -233,7 +247,7 @@ async def execute(
         await calibrate(rest, markets, options.weight_window_s)
 
     def used() -> int:
-        return sum(rest.budget(m).stats.used for m in markets)
+        return weight_used(rest, markets)[0]
 
     async def one(item: PlanItem) -> Outcome:
         async with files_in_flight if item.source == "vision" else rest_slots:
@@ -253,8 +267,7 @@ async def execute(
         if options.download_dir is None:
             shutil.rmtree(tmp, ignore_errors=True)
     summary.elapsed_s = time.perf_counter() - t0
-    summary.weight_used = used()
-    summary.throttled = sum(rest.budget(m).stats.throttled for m in markets)
+    summary.weight_used, summary.throttled = weight_used(rest, markets)
     return summary
 
 

@@ -30,6 +30,7 @@ from lake.storage import Lake, WriteResult
 from lake.storage.lineage import describe
 from lake.storage.writes import literal, quote, retry_commit, to_delta_arrow, with_partitions
 
+APPEND_MIN_ROWS = 100_000
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LEDGERS: dict[str, Ledger] = {}
 _REGISTRY = threading.Lock()
@@ -56,12 +57,13 @@ def write_rows(
 ) -> WriteResult:
     """Write one file's (or one REST day's) rows of ``series`` covering ``first_day..last_day``.
 
-    With ``append_if_new``, rows whose scope holds nothing yet are appended, which costs half a
-    merge; a count afterwards catches a writer that raced into the same scope, and a scoped
-    replace then leaves exactly these rows.
+    With ``append_if_new``, a large file (:data:`APPEND_MIN_ROWS`) whose scope holds nothing yet
+    is appended, which costs half a merge; a count afterwards catches a writer that raced into the
+    same scope, and a scoped replace then leaves exactly these rows. Small files are merged: two
+    counts would cost more than the merge saves.
     """
     spec = series.table
-    fresh = mode == "merge" and append_if_new and frame.height > 0
+    fresh = mode == "merge" and append_if_new and frame.height >= APPEND_MIN_ROWS
     if fresh and _unique_keys(spec, frame) and not scope_rows(lake, series, first_day, last_day):
         result = lake.append(spec, frame, source=source, batch_id=batch_id, note=note)
         if scope_rows(lake, series, first_day, last_day) == frame.height:
