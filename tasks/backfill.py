@@ -27,6 +27,7 @@ class ItemFailed(RuntimeError):
 def plan_backfill(settings: Settings, exchange_url: str, request: BackfillRequest) -> Plan:
     """List the archive, read ``ops.sources`` and plan; records missing archive files."""
     lake = Lake.from_settings(settings)
+    lake.create_all()
     plan = plan_sync(lake, Endpoints.for_exchange(exchange_url), request)
     if plan.missing:
         record_missing(lake, plan)

@@ -42,11 +42,14 @@ class Context:
 
 
 async def ingest(ctx: Context, item: PlanItem) -> Outcome:
-    """Run one item and record its outcome."""
-    if item.source == "vision":
-        out = await _vision(ctx, item)
-    else:
-        out = await _rest(ctx, item)
+    """Run one item and record its outcome (an unexpected failure is recorded as ``error``)."""
+    try:
+        if item.source == "vision":
+            out = await _vision(ctx, item)
+        else:
+            out = await _rest(ctx, item)
+    except Exception as exc:  # one bad item must not sink the run; the next run retries it
+        out = _outcome(item, "error", detail=f"{type(exc).__name__}: {exc}")
     await asyncio.to_thread(ledger_for(ctx.lake).record, [out])
     return out
 
