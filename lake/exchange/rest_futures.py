@@ -164,6 +164,19 @@ def _data_rows(p: Params, s: ExchangeState, kind: str) -> Any:
     return out
 
 
+DATA_ROUTES = {
+    "openInterestHist": "oi",
+    "topLongShortAccountRatio": "top_account",
+    "topLongShortPositionRatio": "top_position",
+    "globalLongShortAccountRatio": "global",
+    "takerlongshortRatio": "taker",
+}
+
+
+def _data_handler(kind: str) -> Any:
+    return lambda p, s: _data_rows(p, s, kind)
+
+
 UM_ROUTES = [
     Route("/fapi/v1/ping", "um", 1, lambda p, s: {}),
     Route("/fapi/v1/time", "um", 1, lambda p, s: {"serverTime": p.now}),
@@ -177,39 +190,8 @@ UM_ROUTES = [
     Route("/fapi/v1/fundingInfo", "um", 0, lambda p, s: [], quota="funding"),
     Route("/fapi/v1/premiumIndex", "um", lambda p: 1 if p.q.get("symbol") else 10, _premium_index),
     Route("/fapi/v1/openInterest", "um", 1, _open_interest),
-    Route(
-        "/futures/data/openInterestHist",
-        "um",
-        0,
-        lambda p, s: _data_rows(p, s, "oi"),
-        "futures_data",
-    ),
-    Route(
-        "/futures/data/topLongShortAccountRatio",
-        "um",
-        0,
-        lambda p, s: _data_rows(p, s, "top_account"),
-        "futures_data",
-    ),
-    Route(
-        "/futures/data/topLongShortPositionRatio",
-        "um",
-        0,
-        lambda p, s: _data_rows(p, s, "top_position"),
-        "futures_data",
-    ),
-    Route(
-        "/futures/data/globalLongShortAccountRatio",
-        "um",
-        0,
-        lambda p, s: _data_rows(p, s, "global"),
-        "futures_data",
-    ),
-    Route(
-        "/futures/data/takerlongshortRatio",
-        "um",
-        0,
-        lambda p, s: _data_rows(p, s, "taker"),
-        "futures_data",
+    *(
+        Route(f"/futures/data/{path}", "um", 0, _data_handler(kind), quota="futures_data")
+        for path, kind in DATA_ROUTES.items()
     ),
 ]
