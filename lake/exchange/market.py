@@ -35,9 +35,12 @@ from lake.exchange.trades import (
     generate_hour,
     genesis_hour,
     hour_of_agg_id,
+    hour_of_trade_id,
 )
 
 I64 = npt.NDArray[np.int64]
+_NO = np.zeros(0, np.int64)
+_NO_TRADES = (_NO, _NO, _NO, _NO, _NO, np.zeros(0, np.bool_))
 T = TypeVar("T")
 SAMPLE_KINDS = ("mark", "index", "premium")
 
@@ -129,6 +132,28 @@ class Market:
                 need -= j - i
             h += 1
         return concat(parts)
+
+    def trades_from_id(
+        self, spec: SymbolSpec, from_id: int, limit: int, now_ms: int
+    ) -> tuple[I64, I64, I64, I64, npt.NDArray[np.bool_]]:
+        """Up to ``limit`` trades from id ``from_id`` that happened by ``now_ms``.
+
+        Returns ids, price units, qty lots, trade time (µs) and buyer-is-maker, one per trade:
+        the very rows the ``@trade`` stream prints.
+        """
+        blocks: list[AggBlock] = []
+        have = 0
+        h = hour_of_trade_id(spec, from_id)
+        while have < limit and h * MS_HOUR <= now_ms:
+            b = self.agg_hour(spec, h)
+            h += 1
+            if len(b):
+                blocks.append(b)
+                have += int(b.last[-1]) - max(from_id, int(b.first[0])) + 1
+        ids, price, qty, t_us, _, maker = concat(blocks).trade_rows() if blocks else _NO_TRADES
+        i = int(np.searchsorted(ids, from_id))
+        j = min(len(ids), i + limit, int(np.searchsorted(t_us // 1000, now_ms, side="right")))
+        return ids[i:j], price[i:j], qty[i:j], t_us[i:j], maker[i:j]
 
     def last_aggs(self, spec: SymbolSpec, limit: int, now_ms: int) -> AggBlock:
         """The ``limit`` most recent aggTrades at ``now_ms``."""

@@ -13,7 +13,7 @@ from lake.exchange.limits import kline_weight
 from lake.exchange.market import slot_times
 from lake.exchange.prices import FUNDING_MS
 from lake.exchange.rest import ApiError, Params, Route
-from lake.exchange.rest_rows import agg_trades, kline_opens, kline_rows
+from lake.exchange.rest_rows import agg_trades, historical_trades, kline_opens, kline_rows
 from lake.exchange.state import ExchangeState
 
 PERIODS = {"5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "6h": 360}
@@ -186,6 +186,7 @@ UM_ROUTES = [
     Route("/fapi/v1/indexPriceKlines", "um", _kline_weight, _klines("index")),
     Route("/fapi/v1/premiumIndexKlines", "um", _kline_weight, _klines("premium")),
     Route("/fapi/v1/aggTrades", "um", 20, lambda p, s: agg_trades(p, p.spec(), one_hour_rule=True)),
+    Route("/fapi/v1/historicalTrades", "um", 20, lambda p, s: historical_trades(p, p.spec())),
     Route("/fapi/v1/fundingRate", "um", 0, _funding_rate, quota="funding"),
     Route("/fapi/v1/fundingInfo", "um", 0, lambda p, s: [], quota="funding"),
     Route("/fapi/v1/premiumIndex", "um", lambda p: 1 if p.q.get("symbol") else 10, _premium_index),

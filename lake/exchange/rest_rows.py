@@ -100,3 +100,34 @@ def agg_trades(p: Params, spec: SymbolSpec, *, one_hour_rule: bool) -> list[dict
     else:
         b = m.last_aggs(spec, limit, p.now)
     return agg_rows(spec, b, p.micros)
+
+
+def historical_trades(p: Params, spec: SymbolSpec) -> list[dict[str, Any]]:
+    """``historicalTrades``: trades from ``fromId`` (default: the most recent), oldest first.
+
+    One row: ``{"id","price","qty","quoteQty","time","isBuyerMaker"}`` (spot adds
+    ``isBestMatch``); ``price`` and ``qty`` print the digits the ``@trade`` stream prints.
+    """
+    limit = p.limit(500, 1000 if spec.market == "spot" else 500)
+    m = p.state.market
+    from_id = p.int_opt("fromId")
+    if from_id is None:
+        last = m.last_aggs(spec, 1, p.now)
+        from_id = max(0, int(last.last[-1]) - limit + 1) if len(last) else 0
+    ids, price, qty, t_us, maker = m.trades_from_id(spec, from_id, limit, p.now)
+    prices = dec_list(price, spec.price_dec, spec.price_out_dec)
+    qtys = dec_list(qty, spec.qty_dec, spec.qty_out_dec)
+    # the archive's quote quantity digits: 8 decimals on spot, all of them on USD-M
+    scale = spec.price_dec + spec.qty_dec
+    quote = dec_list(price * qty, scale, 8 if spec.market == "spot" else scale)
+    times = (t_us // 1000).tolist()
+    rows = [
+        {"id": i, "price": pr, "qty": q, "quoteQty": qq, "time": t, "isBuyerMaker": mk}
+        for i, pr, q, qq, t, mk in zip(
+            ids.tolist(), prices, qtys, quote, times, maker.tolist(), strict=True
+        )
+    ]
+    if spec.market == "spot":
+        for row in rows:
+            row["isBestMatch"] = True
+    return rows

@@ -6,7 +6,7 @@ from typing import Any
 
 from lake.exchange.info import spot_exchange_info
 from lake.exchange.rest import Params, Route
-from lake.exchange.rest_rows import agg_trades, kline_opens, kline_rows
+from lake.exchange.rest_rows import agg_trades, historical_trades, kline_opens, kline_rows
 from lake.exchange.state import ExchangeState
 
 
@@ -31,4 +31,5 @@ SPOT_ROUTES = [
     Route(
         "/api/v3/aggTrades", "spot", 4, lambda p, s: agg_trades(p, p.spec(), one_hour_rule=False)
     ),
+    Route("/api/v3/historicalTrades", "spot", 25, lambda p, s: historical_trades(p, p.spec())),
 ]

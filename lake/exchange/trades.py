@@ -129,6 +129,11 @@ def hour_of_agg_id(spec: SymbolSpec, agg_id: int) -> int:
     return genesis_hour(spec) + max(0, agg_id - spec.agg_id_origin) // spec.aggs_per_hour
 
 
+def hour_of_trade_id(spec: SymbolSpec, trade_id: int) -> int:
+    """The hour that holds trade ``trade_id`` (every hour has ``trades_per_hour`` trades)."""
+    return genesis_hour(spec) + max(0, trade_id - spec.trade_id_origin) // spec.trades_per_hour
+
+
 def generate_hour(seed: int, spec: SymbolSpec, path: PricePath, hour: int) -> AggBlock:
     """All aggTrades (and their trades) of one symbol-hour."""
     if hour < genesis_hour(spec):
