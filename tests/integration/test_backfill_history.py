@@ -100,8 +100,22 @@ def test_every_file_lands_with_its_provenance(backfilled: Backfilled) -> None:
     assert set(agg["batch_id"].unique()) <= lineage
 
 
+class _Once:
+    """Each table read once; later reads filter in memory (Lake.read per day costs seconds)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.frames: dict[str, pl.DataFrame] = {}
+
+    def read(self, spec: schemas.TableSpec, where: pl.Expr | None = None) -> pl.DataFrame:
+        if spec.key not in self.frames:
+            self.frames[spec.key] = self.lake.read(spec)
+        frame = self.frames[spec.key]
+        return frame if where is None else frame.filter(where)
+
+
 def test_bronze_equals_the_exchange_history(backfilled: Backfilled) -> None:
-    ex, lake = backfilled.ex, backfilled.lake
+    ex, lake = backfilled.ex, _Once(backfilled.lake)
     with httpx.Client(base_url=ex.base_url, timeout=60) as http:
         for market in ("spot", "um"):
             for symbol in SYMBOLS:
@@ -118,7 +132,7 @@ def _day(frame: pl.DataFrame, col: str, day: date) -> pl.DataFrame:
     return frame.filter(pl.col(col).is_between(lo, lo + timedelta(days=1), closed="left"))
 
 
-def _check_trades(lake: Lake, ex: RunningExchange, spec: Any, day: date) -> None:
+def _check_trades(lake: _Once, ex: RunningExchange, spec: Any, day: date) -> None:
     lo = day_ms(day)
     where = (pl.col("market") == spec.market) & (pl.col("symbol") == spec.symbol)
     aggs = ex.market.aggs_between(spec, lo, lo + 86_400_000 - 1)
@@ -161,7 +175,7 @@ KLINE_FIELDS = (
 )
 
 
-def _check_klines(lake: Lake, http: httpx.Client, market: str, symbol: str, day: date) -> None:
+def _check_klines(lake: _Once, http: httpx.Client, market: str, symbol: str, day: date) -> None:
     lo = day_ms(day)
     for (m, kind), route in KLINE_ROUTES.items():
         if m != market:
@@ -181,7 +195,7 @@ def _check_klines(lake: Lake, http: httpx.Client, market: str, symbol: str, day:
             assert actual == expected, (market, kind, symbol, day)
 
 
-def _check_um_only(lake: Lake, ex: RunningExchange, http: httpx.Client, spec: Any) -> None:
+def _check_um_only(lake: _Once, ex: RunningExchange, http: httpx.Client, spec: Any) -> None:
     sym = spec.symbol
     march = (ms("2024-03-01T00:00:00"), ms("2024-04-01T00:00:00") - 1)
     rest = http.get(
