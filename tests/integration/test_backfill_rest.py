@@ -101,3 +101,16 @@ def test_rest_tail_under_the_weight_limit(exchange_factory: Any, tmp_path: Any) 
     assert {o.series.dataset for o in again.outcomes} == set(DATASETS.split(","))
     assert {o.key.rsplit("/", 1)[1] for o in again.outcomes} == {"2024-03-20"}
     assert again.throttled == 0
+
+    # Once the archive publishes the 19th, its files supersede the REST rows of that day.
+    ex.clock.set(ms("2024-03-20T02:00:00"))
+    later, _ = run(ex.base_url, lake, request)
+    vision = [o for o in later.outcomes if o.source == "vision"]
+    assert {o.period_start for o in vision} == {date(2024, 3, 19)}
+    assert {o.status for o in vision} == {"ingested"}
+    assert {o.series.dataset for o in vision} == set(DATASETS.split(",")) - {"fundingRate"}
+    rows = lake.read(schemas.AGG_TRADES, where=pl.col("market") == "um").sort("agg_trade_id")
+    day19 = rows.filter(pl.col("transact_time").dt.date() == date(2024, 3, 19))
+    assert set(day19["source"]) == {"vision"}  # replaced, not merged beside the REST rows
+    assert day19["batch_id"].n_unique() == 1 and day19["batch_id"][0].startswith("vision:")
+    assert rows["agg_trade_id"].is_unique().all()
