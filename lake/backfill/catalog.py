@@ -52,6 +52,9 @@ _REST: dict[str, RestKind] = {
     "fundingRate": "funding",
     "metrics": "metrics",
 }
+MONTHLY_MAX_BYTES = 128 * 2**20
+"""A file is parsed whole in memory, so a monthly file above this (a month of a major's trades
+is gigabytes of CSV) is fetched as daily files instead."""
 METRICS_REST_DAYS = 30
 """``/futures/data/*`` serves only about the last 30 days (BINANCE.md §2.1)."""
 

@@ -7,7 +7,8 @@ Rules, per series and month of the request:
    a complete day (and no archive file has appeared for it since). Held days are skipped.
 2. A **monthly** file is used when the whole month is wanted (or the dataset is monthly only,
    like fundingRate) and the archive lists it, unless the daily files still needed are smaller in
-   bytes than it.
+   bytes than it, or it is larger than :data:`~lake.backfill.catalog.MONTHLY_MAX_BYTES` (files
+   are parsed whole in memory).
 3. Otherwise the listed **daily** files are used.
 4. Days the archive does not hold go to **REST** when a route serves them (not bookTicker or
    liquidations; metrics only for the last 30 days), else they are reported as having no source.

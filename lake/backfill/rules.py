@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import date
 from itertools import groupby
 
-from lake.backfill.catalog import Series, days, month_end, month_start
+from lake.backfill.catalog import MONTHLY_MAX_BYTES, Series, days, month_end, month_start
 from lake.backfill.model import Gap, Holding, Listed, Missing, PlanItem, SeriesListing
 from lake.backfill.request import BackfillRequest
 from lake.binance.vision_paths import VISION_DATASETS, Period
@@ -80,8 +80,11 @@ class SeriesRules:
             return True
         dailies = [self.listing.daily.get(d) for d in need]
         daily_bytes = sum(f.size for f in dailies if f is not None)
-        if "daily" in self.periods and None not in dailies and daily_bytes < listed.size:
-            return False  # the daily files still needed are the cheaper download
+        if "daily" in self.periods and None not in dailies:
+            if daily_bytes < listed.size:
+                return False  # the daily files still needed are the cheaper download
+            if listed.size > MONTHLY_MAX_BYTES:
+                return False  # a file is parsed whole in memory: a month of trades is too big
         key = self.s.key("monthly", first)
         over_rest = any(self._rest_held(d) for d in month)
         self.held += len(month) - len(need)

@@ -1,11 +1,9 @@
-"""A backfill run: read what the lake holds, list the archive, plan, then fetch (I/O).
+"""A backfill run: plan (:mod:`.inventory`), then fetch (I/O).
 
-:func:`make_plan` asks the exchange for its time (so "published" and "today" are the exchange's),
-reads ``ops.sources`` and lists the archive a year of files per request; :func:`execute` runs the
-items with bounded concurrency — downloads (``backfill.max_concurrent_downloads``), parsing and
-writing (two threads), and REST days (a few at a time, under the one weight budget) — reporting
-each outcome to a :class:`Progress`. The CLI drives both; the Prefect flow runs one task per item
-through :func:`ingest_one`.
+:func:`execute` runs the items with bounded concurrency — downloads
+(``backfill.max_concurrent_downloads``), parsing and writing (two threads), and REST days (a few
+at a time, under the one weight budget) — reporting each outcome to a :class:`Progress`. The CLI
+drives both; the Prefect flow runs one task per item through :func:`ingest_one`.
 """
 
 from __future__ import annotations
@@ -15,38 +13,36 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-import msgspec
-import polars as pl
-
-from lake.backfill.catalog import Series, days, month_end, month_start
 from lake.backfill.ingest import Context, ingest, missing_outcome
-from lake.backfill.model import Gap, Holding, PlanItem, SeriesListing
-from lake.backfill.plan import Plan, plan_backfill
+from lake.backfill.inventory import make_plan
+from lake.backfill.model import Gap, PlanItem
+from lake.backfill.plan import Plan
 from lake.backfill.provenance import Outcome
 from lake.backfill.request import BackfillRequest
 from lake.backfill.write import ledger_for
 from lake.binance.budget import shared_budget
 from lake.binance.endpoints import Endpoints
-from lake.binance.limits import RestEndpoint
 from lake.binance.rest import RestClient
 from lake.binance.vision import VisionClient
-from lake.binance.vision_paths import Period
-from lake.schemas import SOURCES_TABLE
 from lake.settings import Market
 from lake.storage import Lake
 
-_TIME: dict[Market, RestEndpoint] = {
-    "spot": RestEndpoint("spot", "/api/v3/time", 1),
-    "um": RestEndpoint("um", "/fapi/v1/time", 1),
-}
-
-
-class _ServerTime(msgspec.Struct):
-    serverTime: int
+__all__ = [
+    "NoProgress",
+    "Options",
+    "Progress",
+    "Summary",
+    "calibrate",
+    "execute",
+    "ingest_one",
+    "make_plan",
+    "plan_sync",
+    "record_missing",
+    "weight_used",
+]
 
 
 @dataclass(frozen=True)
@@ -113,86 +109,6 @@ class Summary:
 
 def _gap(g: Gap) -> dict[str, Any]:
     return {"series": g.series.label, "first": g.first_day, "last": g.last_day, "reason": g.reason}
-
-
-async def server_time(rest: RestClient, market: Market) -> int:
-    """The exchange's clock in Unix ms (weight 1)."""
-    body = await rest.get(_TIME[market], {})
-    return msgspec.json.decode(body, type=_ServerTime).serverTime
-
-
-def read_holdings(lake: Lake, request: BackfillRequest) -> dict[str, Holding]:
-    """``ops.sources`` rows of the request's series (none when the table does not exist yet)."""
-    if not lake.exists(SOURCES_TABLE):
-        return {}
-    symbols = sorted({s.symbol for s in request.series})
-    rows = lake.read(SOURCES_TABLE, where=pl.col("symbol").is_in(symbols))
-    return {
-        r["key"]: Holding(r["key"], r["status"], r["size"], r["last_modified"], r["sha256"])
-        for r in rows.select("key", "status", "size", "last_modified", "sha256").iter_rows(
-            named=True
-        )
-    }
-
-
-def _prefixes(series: Series, request: BackfillRequest) -> list[tuple[Period, str]]:
-    """The listing prefixes the planner needs for one series (a year of files each)."""
-    wanted = days(request.start, request.end)
-    out: list[tuple[Period, str]] = []
-    periods = series.periods()
-    years = sorted({d.year for d in wanted})
-    if "daily" in periods and any(series.in_vision("daily", d) for d in wanted):
-        out += [("daily", series.listing_prefix("daily", y)) for y in years]
-    months = sorted({month_start(d) for d in wanted})
-    whole = [m for m in months if m >= request.start and month_end(m) <= request.end]
-    need = months if "daily" not in periods else whole
-    if "monthly" in periods and any(series.in_vision("monthly", m) for m in need):
-        out += [("monthly", series.listing_prefix("monthly", y)) for y in years]
-    return out
-
-
-def _period_start(key: str, period: Period) -> date | None:
-    """``…-2024-03-05.zip`` → 2024-03-05; ``…-2024-03.zip`` → 2024-03-01."""
-    parts = key.removesuffix(".zip").rsplit("-", 3 if period == "daily" else 2)[1:]
-    try:
-        return date.fromisoformat("-".join(parts) + ("" if period == "daily" else "-01"))
-    except ValueError:
-        return None
-
-
-async def list_archive(
-    vision: VisionClient, request: BackfillRequest, *, concurrency: int = 8
-) -> dict[Series, SeriesListing]:
-    """List what the archive holds for every series of ``request``."""
-    slots = asyncio.Semaphore(concurrency)
-
-    async def one(series: Series) -> SeriesListing:
-        found: dict[Period, dict[date, Any]] = {"daily": {}, "monthly": {}}
-        for period, prefix in _prefixes(series, request):
-            async with slots:
-                page = await vision.list(prefix)
-            for f in page.files:
-                if not f.key.endswith(".zip"):
-                    continue
-                day = _period_start(f.key, period)
-                if day is None:
-                    continue
-                if series.key(period, day) == f.key:
-                    found[period][day] = f
-        return SeriesListing(found["daily"], found["monthly"])
-
-    results = await asyncio.gather(*(one(s) for s in request.series))
-    return dict(zip(request.series, results, strict=True))
-
-
-async def make_plan(
-    lake: Lake, request: BackfillRequest, *, vision: VisionClient, rest: RestClient
-) -> Plan:
-    """Plan ``request`` against the exchange's clock, the archive and ``ops.sources``."""
-    now_ms = await server_time(rest, request.markets[0])
-    holdings = await asyncio.to_thread(read_holdings, lake, request)
-    listings = {} if request.source == "rest" else await list_archive(vision, request)
-    return plan_backfill(request, listings=listings, holdings=holdings, now_ms=now_ms)
 
 
 _CALIBRATED: dict[tuple[str, Market], int] = {}

@@ -99,6 +99,14 @@ def test_monthly_versus_the_daily_files_still_needed_is_decided_by_bytes() -> No
     assert [i.period for i in p.items] == ["monthly"] and p.held[s] == 5
 
 
+def test_a_monthly_file_too_big_to_parse_whole_is_fetched_as_daily_files() -> None:
+    s = BTC_UM_AGG
+    big = 200 * 2**20
+    lst = listing(s, march(1, 31), [date(2024, 3, 1)], size=big // 30, monthly_size=big)
+    p = plan(req("2024-03-01", "2024-03-31", "aggTrades"), {s: lst}, {})
+    assert {i.period for i in p.items} == {"daily"} and len(p.items) == 31
+
+
 def test_held_files_are_skipped_and_changed_ones_replaced() -> None:
     s = BTC_UM_AGG
     lst = listing(s, march(10, 12))
