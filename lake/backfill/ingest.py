@@ -86,7 +86,8 @@ def load_file(lake: Lake, item: PlanItem, got: Download) -> Outcome:
     assert got.path is not None and got.computed_sha256 is not None
     s, sha = item.series, got.computed_sha256
     shas = {"sha256": got.expected_sha256, "computed_sha256": sha, "bytes": got.size}
-    if item.previous_sha256 == sha:  # LastModified moved, bytes did not: the rows are in place
+    if item.reason == "changed" and item.previous_sha256 == sha:
+        # LastModified moved, the bytes did not: the rows ingested before are these rows
         detail = f"listed anew ({_stamp(item)}), same sha256 {sha[:12]}…; rows kept"
         return _outcome(item, "ingested", detail=detail, batch_id=vision_batch_id(item.key, sha))
     batch = vision_batch_id(item.key, sha)
