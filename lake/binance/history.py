@@ -79,7 +79,8 @@ class Pages:
 async def agg_trades_by_id(
     client: RestClient, market: Market, symbol: str, *, from_id: int, to_id: int
 ) -> Pages:
-    """aggTrades with ids ``from_id..to_id`` (inclusive), paged by ``fromId``."""
+    """aggTrades from ``from_id`` through at least ``to_id``, paged by ``fromId`` (the last page
+    may run past ``to_id``)."""
     endpoint = limits.agg_trades_endpoint(market)
     limit = endpoint.best_limit()
     bodies: list[bytes] = []
@@ -108,7 +109,10 @@ _TRADE_IDS = msgspec.json.Decoder(list[_TradeId])
 async def trades_by_id(
     client: RestClient, market: Market, symbol: str, *, from_id: int, to_id: int, batch_id: str
 ) -> pl.DataFrame:
-    """Trades with ids ``from_id..to_id`` (inclusive) from ``historicalTrades``, as bronze rows."""
+    """Trades from ``from_id`` through at least ``to_id`` from ``historicalTrades``, as bronze rows.
+
+    The last page may run past ``to_id``: those rows come back too (callers filter).
+    """
     endpoint = SPOT_HISTORICAL_TRADES if market == "spot" else UM_HISTORICAL_TRADES
     limit = endpoint.best_limit()
     bodies: list[bytes] = []
@@ -122,8 +126,7 @@ async def trades_by_id(
         cursor = page[-1].id + 1
         if len(page) < limit:
             break
-    frame = parse_rest_trades(bodies, market=market, symbol=symbol, batch_id=batch_id)
-    return frame.filter(pl.col("trade_id").is_between(from_id, to_id))
+    return parse_rest_trades(bodies, market=market, symbol=symbol, batch_id=batch_id)
 
 
 async def first_agg_trade_id(

@@ -25,7 +25,7 @@ from lake.binance.rest import RestClient, RestError
 from lake.capture.land import ID_TABLES
 from lake.gaps import mark_repaired
 from lake.quality.continuity import cadence_gaps
-from lake.schemas import GAPS, KLINES, TABLES
+from lake.schemas import GAPS, KLINES
 from lake.settings import Market
 from lake.storage import Lake, new_batch_id
 
@@ -63,6 +63,10 @@ class Gap:
             row["detail"],
         )
 
+    @property
+    def gap_id(self) -> str:
+        return str(self.row["gap_id"])
+
     def frame(self) -> pl.DataFrame:
         return pl.DataFrame([self.row], schema=GAPS.polars_schema())
 
@@ -88,36 +92,48 @@ async def repair_open_gaps(
 ) -> RepairResult:
     """One pass over every open gap REST can fill."""
     result = RepairResult()
+    stamp = now or datetime.now(UTC)
     tables = ["bronze.agg_trades", "bronze.trades", "bronze.klines"]
-    gaps = open_gaps(lake, tables)
+    gaps = [Gap.of(row) for row in open_gaps(lake, tables).iter_rows(named=True)]
     repaired: list[pl.DataFrame] = []
-    for row in gaps.filter(pl.col("kind") != "disconnect").iter_rows(named=True):
-        gap = Gap.of(row)
-        try:
-            rows = await _fill(lake, client, gap, max_ids=max_ids, now=now)
-        except (RestError, ValueError) as exc:
-            result.errors.append(f"{gap.table} {gap.symbol} {gap.kind}: {exc}")
-            result.left_open += 1
-            continue
-        if rows is None:
-            result.left_open += 1
-            continue
-        if _closed(lake, gap):
-            stamp = now or datetime.now(UTC)
+
+    def settle(gap: Gap, rows: int | None) -> None:
+        if rows is not None and _closed(lake, gap):
             repaired.append(mark_repaired(gap.frame(), source="rest", repaired_at=stamp, rows=rows))
             result.repaired += 1
             result.rows += rows
         else:
             result.left_open += 1
-    for row in gaps.filter(pl.col("kind") == "disconnect").iter_rows(named=True):
-        gap = Gap.of(row)
+
+    id_groups: dict[tuple[str, str, str], list[Gap]] = {}
+    for gap in gaps:
+        if gap.kind == "id" and gap.start_id is not None and gap.end_id is not None:
+            id_groups.setdefault((gap.table, gap.market, gap.symbol), []).append(gap)
+    for group in id_groups.values():
+        try:
+            filled = await _fill_ids(lake, client, group, max_ids=max_ids)
+            for gap in group:
+                settle(gap, filled.get(gap.gap_id))
+        except RestError as exc:
+            result.errors.append(f"{group[0].table} {group[0].symbol} ids: {exc}")
+            result.left_open += len(group)
+    for gap in gaps:
+        if gap.kind in ("id", "disconnect"):
+            continue
+        try:
+            settle(gap, await _fill(lake, client, gap, now=now))
+        except (RestError, ValueError) as exc:
+            result.errors.append(f"{gap.table} {gap.symbol} {gap.kind}: {exc}")
+            result.left_open += 1
+    for gap in gaps:
+        if gap.kind != "disconnect":
+            continue
         if gap.table == KLINES.key and (missing := _missing_minutes(lake, gap)):
             try:
                 result.rows += await _fill_minutes(lake, client, gap, missing, now=now)
             except RestError as exc:
                 result.errors.append(f"{gap.table} {gap.symbol} disconnect: {exc}")
         if _window_complete(lake, gap):
-            stamp = now or datetime.now(UTC)
             repaired.append(mark_repaired(gap.frame(), source="rest", repaired_at=stamp))
             result.repaired += 1
         else:
@@ -127,41 +143,74 @@ async def repair_open_gaps(
     return result
 
 
-async def _fill(
-    lake: Lake, client: RestClient, gap: Gap, *, max_ids: int, now: datetime | None
-) -> int | None:
-    """Fetch what the gap lacks and merge it; the number of rows, or None if not fillable."""
-    batch_id = new_batch_id("rest")
-    market, symbol = gap.market, gap.symbol
-    if gap.kind == "id" and gap.start_id is not None and gap.end_id is not None:
-        start, end = gap.start_id, gap.end_id
-        if end - start + 1 > max_ids:
-            return None
-        if gap.table == "bronze.agg_trades":
-            pages = await history.agg_trades_by_id(client, market, symbol, from_id=start, to_id=end)
-            frame = parse_rest_agg_trades(
+async def _fill_ids(
+    lake: Lake, client: RestClient, group: list[Gap], *, max_ids: int
+) -> dict[str, int | None]:
+    """Fill the id holes of one (table, market, symbol), sharing pages between nearby holes.
+
+    Each fetch starts at the first hole not yet covered; every later hole that the returned
+    pages reach is filled from the same pages, so a run of one-id holes (dropped or malformed
+    frames) costs one request per page instead of one per hole.
+    """
+    table, market, symbol = group[0].table, group[0].market, group[0].symbol
+    spec, id_col, _ = ID_TABLES[table.removeprefix("bronze.")]
+    holes = sorted(group, key=lambda g: g.start_id or 0)
+    out: dict[str, int | None] = {}  # gap id -> rows filled (None: left for the archive)
+    i = 0
+    while i < len(holes):
+        first = holes[i]
+        assert first.start_id is not None and first.end_id is not None
+        if first.end_id - first.start_id + 1 > max_ids:
+            out[first.gap_id] = None  # too wide for REST: the repair flow prefers the archive
+            i += 1
+            continue
+        batch_id = new_batch_id("rest")
+        if table == "bronze.agg_trades":
+            pages = await history.agg_trades_by_id(
+                client, market, symbol, from_id=first.start_id, to_id=first.end_id
+            )
+            fetched = parse_rest_agg_trades(
                 pages.bodies, market=market, symbol=symbol, batch_id=batch_id
-            ).filter(pl.col("agg_trade_id").is_between(start, end))
-        elif gap.table == "bronze.trades":
-            frame = await history.trades_by_id(
-                client, market, symbol, from_id=start, to_id=end, batch_id=batch_id
             )
         else:
-            raise ValueError(f"no REST fill for id gaps of {gap.table}")
-        lake.merge(TABLES[gap.table], frame, source="rest", batch_id=batch_id)
-        return frame.height
+            fetched = await history.trades_by_id(
+                client,
+                market,
+                symbol,
+                from_id=first.start_id,
+                to_id=first.end_id,
+                batch_id=batch_id,
+            )
+        reach = int(fetched.get_column(id_col).max()) if fetched.height else first.end_id  # type: ignore[arg-type]
+        covered = [h for h in holes[i:] if h.end_id is not None and h.end_id <= reach]
+        covered = covered or [first]
+        wanted = pl.lit(False)
+        for h in covered:
+            wanted = wanted | pl.col(id_col).is_between(h.start_id, h.end_id)
+        fill = fetched.filter(wanted)
+        lake.merge(spec, fill, source="rest", batch_id=batch_id)
+        for h in covered:
+            out[h.gap_id] = fill.filter(pl.col(id_col).is_between(h.start_id, h.end_id)).height
+        i += len(covered)
+    return out
+
+
+async def _fill(lake: Lake, client: RestClient, gap: Gap, *, now: datetime | None) -> int | None:
+    """Fetch the minutes a kline cadence gap lacks and merge them; None if not fillable."""
     if gap.kind == "cadence" and gap.table == KLINES.key and gap.detail == "trade 1m":
+        batch_id = new_batch_id("rest")
         lo = _ms(gap.start_time) + 60_000
-        pages = await history.klines_between(client, market, "trade", symbol, lo, _ms(gap.end_time))
-        now_ms = _ms(now or datetime.now(UTC))
+        pages = await history.klines_between(
+            client, gap.market, "trade", gap.symbol, lo, _ms(gap.end_time)
+        )
         frame = parse_rest_klines(
             pages.bodies,
-            market=market,
+            market=gap.market,
             kind="trade",
             interval="1m",
-            symbol=symbol,
+            symbol=gap.symbol,
             batch_id=batch_id,
-            now_ms=now_ms,
+            now_ms=_ms(now or datetime.now(UTC)),
         )
         lake.merge(KLINES, frame, source="rest", batch_id=batch_id)
         return frame.height
