@@ -174,21 +174,26 @@ def show_watermark(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
+def demo(
+    ctx: typer.Context,
+    capture_s: Annotated[
+        float, typer.Option("--capture", help="Seconds of live capture.", min=1)
+    ] = 20,
+) -> None:
     """Run the whole pipeline on the built-in exchange and say what it did."""
     settings = state(ctx).settings(writable=True)
     from flows.demo import demo as demo_flow  # the shell entry point may start flows
 
     console.print(f"[bold]cryptolake demo[/] — lake at {settings.storage.uri}")
-    inventory = demo_flow(settings.storage.uri)
+    result = demo_flow(settings.storage.uri, capture_s)
     out = Table(title="what the demo left in the lake")
     for col in ("table", "rows", "version", "files"):
         out.add_column(col)
-    for s in inventory:
+    for s in result["tables"]:
         out.add_row(str(s["table"]), f"{s['rows']:,}", str(s["version"]), str(s["files"]))
     console.print(out)
     console.print(
-        "next: `cryptolake tables`, `cryptolake history TABLE`, `cryptolake show-watermark`"
+        "next: `cryptolake tables`, `cryptolake history agg_trades`, `cryptolake show-watermark`"
     )
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# the built-in exchange's fixtures (`exchange`, `exchange_factory`) for every test module
+pytest_plugins = ["lake.exchange.testing"]
+
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
 
