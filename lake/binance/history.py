@@ -12,13 +12,15 @@ Each call uses the ``limit`` that gives the most rows per unit of weight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import polars as pl
 
 from lake.binance import limits
+from lake.binance.limits import RestEndpoint
 from lake.binance.parse_rest_trades import parse_rest_trades
 from lake.binance.rest import RestClient
 from lake.settings import Market
@@ -76,27 +78,63 @@ class Pages:
     rows: int
 
 
+# A page reader: (rows in the page, the cursor of the next page, the last time it holds).
+PageReader = Callable[[bytes], tuple[int, int, int]]
+
+
+async def _pages(
+    client: RestClient,
+    endpoint: RestEndpoint,
+    params: Mapping[str, Any],
+    *,
+    cursor_param: str,
+    start: int,
+    stop: Callable[[int, int], bool],
+    read: PageReader,
+) -> Pages:
+    """Request pages from ``start`` on, each from the cursor the last one ends at.
+
+    ``stop(next_cursor, last_time)`` ends the series; so do an empty or a short page.
+    """
+    limit = endpoint.best_limit()
+    bodies: list[bytes] = []
+    rows, cursor = 0, start
+    while True:
+        body = await client.get(endpoint, {**params, cursor_param: cursor}, limit=limit)
+        n, cursor, last_time = read(body)
+        if not n:
+            break
+        bodies.append(body)
+        rows += n
+        if n < limit or stop(cursor, last_time):
+            break
+    return Pages(bodies, len(bodies), rows)
+
+
+def _read_aggs(body: bytes) -> tuple[int, int, int]:
+    page = _AGG_IDS.decode(body)
+    return (len(page), page[-1].a + 1, page[-1].T) if page else (0, 0, 0)
+
+
+def _read_trades(body: bytes) -> tuple[int, int, int]:
+    page = _TRADE_IDS.decode(body)
+    return (len(page), page[-1].id + 1, 0) if page else (0, 0, 0)
+
+
 async def agg_trades_by_id(
     client: RestClient, market: Market, symbol: str, *, from_id: int, to_id: int
 ) -> Pages:
     """aggTrades from ``from_id`` through at least ``to_id``, paged by ``fromId`` (the last page
     may run past ``to_id``)."""
-    endpoint = limits.agg_trades_endpoint(market)
-    limit = endpoint.best_limit()
-    bodies: list[bytes] = []
-    rows = 0
-    cursor = from_id
-    while cursor <= to_id:
-        body = await client.get(endpoint, {"symbol": symbol, "fromId": cursor}, limit=limit)
-        page = _AGG_IDS.decode(body)
-        if not page:
-            break
-        bodies.append(body)
-        rows += len(page)
-        cursor = page[-1].a + 1
-        if len(page) < limit:
-            break
-    return Pages(bodies, len(bodies), rows)
+    return await _pages(
+        client,
+        limits.agg_trades_endpoint(market),
+        {"symbol": symbol},
+        cursor_param="fromId",
+        start=from_id,
+        stop=lambda nxt, _: nxt > to_id,
+        read=_read_aggs,
+    )
 
 
 class _TradeId(msgspec.Struct):
@@ -114,19 +152,16 @@ async def trades_by_id(
     The last page may run past ``to_id``: those rows come back too (callers filter).
     """
     endpoint = SPOT_HISTORICAL_TRADES if market == "spot" else UM_HISTORICAL_TRADES
-    limit = endpoint.best_limit()
-    bodies: list[bytes] = []
-    cursor = from_id
-    while cursor <= to_id:
-        body = await client.get(endpoint, {"symbol": symbol, "fromId": cursor}, limit=limit)
-        page = _TRADE_IDS.decode(body)
-        if not page:
-            break
-        bodies.append(body)
-        cursor = page[-1].id + 1
-        if len(page) < limit:
-            break
-    return parse_rest_trades(bodies, market=market, symbol=symbol, batch_id=batch_id)
+    pages = await _pages(
+        client,
+        endpoint,
+        {"symbol": symbol},
+        cursor_param="fromId",
+        start=from_id,
+        stop=lambda nxt, _: nxt > to_id,
+        read=_read_trades,
+    )
+    return parse_rest_trades(pages.bodies, market=market, symbol=symbol, batch_id=batch_id)
 
 
 async def first_agg_trade_id(
@@ -156,22 +191,16 @@ async def agg_trades_between(
     first = await first_agg_trade_id(client, market, symbol, start_ms, end_ms)
     if first is None:
         return Pages([], 0, 0)
-    endpoint = limits.agg_trades_endpoint(market)
-    limit = endpoint.best_limit()
-    bodies: list[bytes] = []
-    rows = 0
-    cursor = first
-    while True:
-        body = await client.get(endpoint, {"symbol": symbol, "fromId": cursor}, limit=limit)
-        page = _AGG_IDS.decode(body)
-        if not page:
-            break
-        bodies.append(body)
-        rows += len(page)
-        cursor = page[-1].a + 1
-        if len(page) < limit or end_ms <= page[-1].T:
-            break
-    return Pages(bodies, len(bodies) + 1, rows)
+    pages = await _pages(
+        client,
+        limits.agg_trades_endpoint(market),
+        {"symbol": symbol},
+        cursor_param="fromId",
+        start=first,
+        stop=lambda _, last_t: last_t >= end_ms,
+        read=_read_aggs,
+    )
+    return Pages(pages.bodies, pages.requests + 1, pages.rows)
 
 
 async def klines_between(
@@ -187,48 +216,44 @@ async def klines_between(
     """Klines of ``kind`` whose open time is in ``[start_ms, end_ms)``, paged by open time."""
     endpoint = limits.kline_endpoint(market, kind)
     step = INTERVAL_MS[interval]
-    limit = endpoint.best_limit()
-    bodies: list[bytes] = []
-    rows = 0
-    cursor = start_ms - start_ms % step
-    while cursor < end_ms:
-        params = {
-            endpoint.symbol_param: symbol,
-            "interval": interval,
-            "startTime": cursor,
-            "endTime": end_ms - 1,
-        }
-        body = await client.get(endpoint, params, limit=limit)
+
+    def read(body: bytes) -> tuple[int, int, int]:
         page = _KLINES.decode(body)
-        if not page:
-            break
-        bodies.append(body)
-        rows += len(page)
-        cursor = page[-1].open_time + step
-        if len(page) < limit:
-            break
-    return Pages(bodies, len(bodies), rows)
+        return (len(page), page[-1].open_time + step, 0) if page else (0, 0, 0)
+
+    params = {endpoint.symbol_param: symbol, "interval": interval, "endTime": end_ms - 1}
+    return await _pages(
+        client,
+        endpoint,
+        params,
+        cursor_param="startTime",
+        start=start_ms - start_ms % step,
+        stop=lambda nxt, _: nxt >= end_ms,
+        read=read,
+    )
+
+
+def _read_funding(body: bytes) -> tuple[int, int, int]:
+    page = _FUNDING.decode(body)
+    return (len(page), page[-1].fundingTime + 1, 0) if page else (0, 0, 0)
+
+
+def _read_stamped(body: bytes) -> tuple[int, int, int]:
+    page = _STAMPED.decode(body)
+    return (len(page), max(int(r.timestamp) for r in page) + 1, 0) if page else (0, 0, 0)
 
 
 async def funding_between(client: RestClient, symbol: str, start_ms: int, end_ms: int) -> Pages:
     """Settled funding with ``start_ms <= fundingTime < end_ms``."""
-    endpoint = limits.UM_FUNDING_RATE
-    limit = endpoint.best_limit()
-    bodies: list[bytes] = []
-    rows = 0
-    cursor = start_ms
-    while cursor < end_ms:
-        params = {"symbol": symbol, "startTime": cursor, "endTime": end_ms - 1}
-        body = await client.get(endpoint, params, limit=limit)
-        page = _FUNDING.decode(body)
-        if not page:
-            break
-        bodies.append(body)
-        rows += len(page)
-        cursor = page[-1].fundingTime + 1
-        if len(page) < limit:
-            break
-    return Pages(bodies, len(bodies), rows)
+    return await _pages(
+        client,
+        limits.UM_FUNDING_RATE,
+        {"symbol": symbol, "endTime": end_ms - 1},
+        cursor_param="startTime",
+        start=start_ms,
+        stop=lambda nxt, _: nxt >= end_ms,
+        read=_read_funding,
+    )
 
 
 async def metrics_between(
@@ -236,30 +261,19 @@ async def metrics_between(
 ) -> dict[str, Pages]:
     """The five ``/futures/data`` routes over ``[start_ms, end_ms)``, keyed as in
     :data:`lake.binance.limits.METRICS_ENDPOINTS`."""
-    out: dict[str, Pages] = {}
-    for name, endpoint in limits.METRICS_ENDPOINTS.items():
-        limit = endpoint.best_limit()
-        bodies: list[bytes] = []
-        rows = 0
-        cursor = start_ms
-        while cursor < end_ms:
-            params = {
-                "symbol": symbol,
-                "period": period,
-                "startTime": cursor,
-                "endTime": end_ms - 1,
-            }
-            body = await client.get(endpoint, params, limit=limit)
-            page = _STAMPED.decode(body)
-            if not page:
-                break
-            bodies.append(body)
-            rows += len(page)
-            cursor = max(int(r.timestamp) for r in page) + 1
-            if len(page) < limit:
-                break
-        out[name] = Pages(bodies, len(bodies), rows)
-    return out
+    params = {"symbol": symbol, "period": period, "endTime": end_ms - 1}
+    return {
+        name: await _pages(
+            client,
+            endpoint,
+            params,
+            cursor_param="startTime",
+            start=start_ms,
+            stop=lambda nxt, _: nxt >= end_ms,
+            read=_read_stamped,
+        )
+        for name, endpoint in limits.METRICS_ENDPOINTS.items()
+    }
 
 
 def all_bodies(pages: Sequence[Pages]) -> list[bytes]:

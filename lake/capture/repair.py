@@ -198,30 +198,23 @@ async def _fill_ids(
 async def _fill(lake: Lake, client: RestClient, gap: Gap, *, now: datetime | None) -> int | None:
     """Fetch the minutes a kline cadence gap lacks and merge them; None if not fillable."""
     if gap.kind == "cadence" and gap.table == KLINES.key and gap.detail == "trade 1m":
-        batch_id = new_batch_id("rest")
         lo = _ms(gap.start_time) + 60_000
-        pages = await history.klines_between(
-            client, gap.market, "trade", gap.symbol, lo, _ms(gap.end_time)
-        )
-        frame = parse_rest_klines(
-            pages.bodies,
-            market=gap.market,
-            kind="trade",
-            interval="1m",
-            symbol=gap.symbol,
-            batch_id=batch_id,
-            now_ms=_ms(now or datetime.now(UTC)),
-        )
-        lake.merge(KLINES, frame, source="rest", batch_id=batch_id)
-        return frame.height
+        return await _merge_minutes(lake, client, gap, lo, _ms(gap.end_time), now=now)
     return None
 
 
 async def _fill_minutes(
     lake: Lake, client: RestClient, gap: Gap, missing: list[datetime], *, now: datetime | None
 ) -> int:
-    batch_id = new_batch_id("rest")
     lo, hi = _ms(missing[0]), _ms(missing[-1]) + 60_000
+    return await _merge_minutes(lake, client, gap, lo, hi, now=now)
+
+
+async def _merge_minutes(
+    lake: Lake, client: RestClient, gap: Gap, lo: int, hi: int, *, now: datetime | None
+) -> int:
+    """Closed 1-minute trade klines with open time in ``[lo, hi)`` from REST, merged."""
+    batch_id = new_batch_id("rest")
     pages = await history.klines_between(client, gap.market, "trade", gap.symbol, lo, hi)
     frame = parse_rest_klines(
         pages.bodies,

@@ -136,6 +136,22 @@ def _props(spec: TableSpec, info: CommitInfo) -> CommitProperties:
     return CommitProperties(custom_metadata=info.to_metadata(spec))
 
 
+def _append(lake: Lake, spec: TableSpec, data: pa.Table, info: CommitInfo) -> int:
+    """Append ``data`` with its lineage; returns the attempts it took."""
+
+    def attempt() -> None:
+        write_deltalake(
+            lake.uri(spec),
+            data,
+            mode="append",
+            partition_by=list(spec.partition_by) or None,
+            storage_options=lake.storage_options,
+            commit_properties=_props(spec, info),
+        )
+
+    return retry_commit(attempt)[1]
+
+
 def merge(
     lake: Lake,
     spec: TableSpec,
@@ -227,17 +243,7 @@ def insert_new(
     info = describe(spec, logical, operation="insert", source=source, batch_id=batch_id, note=note)
     data = to_delta_arrow(spec, fresh)
 
-    def attempt() -> None:
-        write_deltalake(
-            lake.uri(spec),
-            data,
-            mode="append",
-            partition_by=list(spec.partition_by) or None,
-            storage_options=lake.storage_options,
-            commit_properties=_props(spec, info),
-        )
-
-    _, attempts = retry_commit(attempt)
+    attempts = _append(lake, spec, data, info)
     version: int | None = lake.open(spec).version()
     # Only a commit between the existence read and this append can have added the same keys.
     raced = version != read_version + 1
@@ -343,17 +349,7 @@ def append(
     )
     data = to_delta_arrow(spec, with_partitions(spec, conformed))
 
-    def attempt() -> None:
-        write_deltalake(
-            lake.uri(spec),
-            data,
-            mode="append",
-            partition_by=list(spec.partition_by) or None,
-            storage_options=lake.storage_options,
-            commit_properties=_props(spec, info),
-        )
-
-    _, attempts = retry_commit(attempt)
+    attempts = _append(lake, spec, data, info)
     version = lake.open(spec).version()
     return WriteResult(
         spec.key, "append", conformed.height, conformed.height, 0, 0, version, batch_id, attempts
