@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from lake.exchange.clock import Clock
-from lake.exchange.testing import exchange_factory  # noqa: F401
 from tests.exchange_helpers import ms
 
 pytestmark = pytest.mark.integration
@@ -60,7 +59,7 @@ def test_bad_input_is_one_error_line_exit_2_and_nothing_written(
     assert not (tmp_path / "lk").exists()
 
 
-def test_an_end_past_the_exchanges_today_is_refused(exchange_factory: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_an_end_past_the_exchanges_today_is_refused(exchange_factory: Any, tmp_path: Path) -> None:
     ex = exchange_factory(clock=Clock(ms("2024-04-10T12:00:00"), speed=0), symbol_overrides=SMALL)
     args = ["--symbols", "BTCUSDT", "--start", "2024-04-09", "--end", "2024-04-11"]
     r = cli(*args, "--exchange", ex.base_url, cwd=tmp_path)
@@ -72,7 +71,7 @@ def test_an_end_past_the_exchanges_today_is_refused(exchange_factory: Any, tmp_p
     assert not (tmp_path / "lk").exists() and ex.stats.vision_requests == 0
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(exchange_factory: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_dry_run_prints_the_plan_and_writes_nothing(exchange_factory: Any, tmp_path: Path) -> None:
     ex = exchange_factory(clock=Clock(ms("2024-04-10T12:00:00"), speed=0), symbol_overrides=SMALL)
     args = ["--symbols", "BTCUSDT", "--start", "2024-03-01", "--end", "2024-04-10"]
     args += ["--datasets", "aggTrades,bookTicker,fundingRate", "--exchange", ex.base_url]
@@ -93,7 +92,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(exchange_factory: Any, tmp_p
     assert not (tmp_path / "lk").exists() and ex.stats.vision_requests == 0  # nothing fetched
 
 
-def test_json_run_prints_only_the_summary(exchange_factory: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_json_run_prints_only_the_summary(exchange_factory: Any, tmp_path: Path) -> None:
     ex = exchange_factory(clock=Clock(ms("2024-04-10T12:00:00"), speed=0), symbol_overrides=SMALL)
     args = ["--symbols", "ETHUSDT", "--start", "2024-04-08", "--end", "2024-04-09"]
     args += ["--markets", "um", "--datasets", "klines,metrics", "--exchange", ex.base_url]

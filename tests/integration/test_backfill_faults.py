@@ -20,7 +20,6 @@ import pytest
 from lake import schemas
 from lake.backfill.catalog import Series, day_ms
 from lake.exchange.clock import Clock
-from lake.exchange.testing import exchange_factory  # noqa: F401
 from lake.storage import Lake
 from tests.exchange_helpers import ms
 
@@ -57,7 +56,7 @@ def line_of(out: str, status: str, key: str) -> str:
     return lines[0]
 
 
-def test_faulty_files_each_end_with_a_line_and_a_row(exchange_factory: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_faulty_files_each_end_with_a_line_and_a_row(exchange_factory: Any, tmp_path: Path) -> None:
     ex = exchange_factory(
         clock=Clock(ms("2024-04-10T12:00:00"), speed=0), symbol_overrides=SMALL, faults=FAULTS
     )

@@ -19,7 +19,6 @@ import pytest
 from lake import schemas
 from lake.backfill.catalog import day_ms
 from lake.exchange.clock import Clock
-from lake.exchange.testing import exchange_factory  # noqa: F401
 from lake.storage import Lake
 from tests.exchange_helpers import ms
 
@@ -31,7 +30,7 @@ SMALL = {"agg_rate": 0.02, "book_rate": 0.02, "liq_per_hour": 2}
 
 def test_flow_runs_a_task_per_item_and_publishes_progress(
     prefect_harness: None,
-    exchange_factory: Any,  # noqa: F811
+    exchange_factory: Any,
     tmp_path: Path,
 ) -> None:
     from prefect.client.orchestration import get_client
@@ -82,7 +81,7 @@ def recorded(lake: Lake) -> set[str]:
     return set(rows.filter(pl.col("status") == "ingested")["key"])
 
 
-def test_a_killed_run_resumes_without_refetching(exchange_factory: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_a_killed_run_resumes_without_refetching(exchange_factory: Any, tmp_path: Path) -> None:
     ex = exchange_factory(clock=Clock(ms("2024-04-10T12:00:00"), speed=0), symbol_overrides=SMALL)
     args = ["--symbols", "BTCUSDT", "--start", "2024-03-01", "--end", "2024-03-20"]
     args += ["--markets", "um", "--datasets", "klines,aggTrades,metrics", "--exchange", ex.base_url]

@@ -19,7 +19,7 @@ from lake.binance.rest import RestClient
 from lake.binance.vision import VisionClient
 from lake.exchange.clock import Clock
 from lake.exchange.config import RateLimits
-from lake.exchange.testing import exchange_factory  # noqa: F401
+from lake.exchange.trades import concat
 from lake.storage import Lake
 from tests.exchange_helpers import ms
 
@@ -43,7 +43,7 @@ def run(url: str, lake: Lake, request: BackfillRequest) -> tuple[Summary, RestCl
     return asyncio.run(go())
 
 
-def test_rest_tail_under_the_weight_limit(exchange_factory: Any, tmp_path: Any) -> None:  # noqa: F811
+def test_rest_tail_under_the_weight_limit(exchange_factory: Any, tmp_path: Any) -> None:
     ex = exchange_factory(
         clock=Clock(NOW, speed=0),
         symbols="BTCUSDT",
@@ -114,3 +114,34 @@ def test_rest_tail_under_the_weight_limit(exchange_factory: Any, tmp_path: Any) 
     assert set(day19["source"]) == {"vision"}  # replaced, not merged beside the REST rows
     assert day19["batch_id"].n_unique() == 1 and day19["batch_id"][0].startswith("vision:")
     assert rows["agg_trade_id"].is_unique().all()
+
+
+def test_rest_trades_come_from_historical_trades_by_id(
+    exchange_factory: Any, tmp_path: Any
+) -> None:
+    ex = exchange_factory(
+        clock=Clock(NOW, speed=0),
+        symbols="BTCUSDT",
+        symbol_overrides={"agg_rate": 0.02, "book_rate": 0.02, "liq_per_hour": 2},
+    )
+    lake = Lake(str(tmp_path / "lake"))
+    request = build_request(
+        start="2024-03-19",
+        end="2024-03-20",
+        today=date(2024, 3, 20),
+        symbols="BTCUSDT",
+        datasets="trades",
+    )
+    summary, _ = run(ex.base_url, lake, request)
+    statuses = [f"{o.series.market} {o.status}" for o in summary.outcomes]
+    assert statuses == ["spot ingested", "spot partial", "um ingested", "um partial"]
+    assert summary.throttled == 0
+    for market in ("spot", "um"):
+        spec = ex.market.spec(market, "BTCUSDT")
+        lo = day_ms(date(2024, 3, 19))
+        hours = range(lo // 3_600_000, NOW // 3_600_000 + 1)
+        ids, _, _, t_us, _, _ = concat([ex.market.agg_hour(spec, h) for h in hours]).trade_rows()
+        expected = ids[(t_us // 1000) < NOW].tolist()  # the 19th and the 20th up to now
+        rows = lake.read(schemas.TRADES, where=pl.col("market") == market).sort("trade_id")
+        assert rows["trade_id"].to_list() == expected, market
+        assert set(rows["source"]) == {"rest"}

@@ -13,7 +13,6 @@ import pytest
 from lake.binance.endpoints import Endpoints
 from lake.binance.vision import Download, ListingPage, VisionClient
 from lake.exchange.clock import Clock
-from lake.exchange.testing import exchange_factory  # noqa: F401
 from tests.exchange_helpers import ms
 
 pytestmark = pytest.mark.integration
@@ -23,7 +22,7 @@ KEY = FOLDER + "BTCUSDT-1m-2024-03-05.zip"
 
 
 @pytest.fixture
-def archive(exchange_factory: Any) -> Any:  # noqa: F811
+def archive(exchange_factory: Any) -> Any:
     return exchange_factory(
         clock=Clock(ms("2025-02-03T12:00:00"), speed=0),
         symbols="um:BTCUSDT",
