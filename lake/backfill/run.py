@@ -23,7 +23,6 @@ from lake.backfill.plan import Plan
 from lake.backfill.provenance import Outcome
 from lake.backfill.request import BackfillRequest
 from lake.backfill.write import ledger_for
-from lake.binance.budget import shared_budget
 from lake.binance.endpoints import Endpoints
 from lake.binance.rest import RestClient
 from lake.binance.vision import VisionClient
@@ -111,25 +110,18 @@ def _gap(g: Gap) -> dict[str, Any]:
     return {"series": g.series.label, "first": g.first_day, "last": g.last_day, "reason": g.reason}
 
 
-_CALIBRATED: dict[tuple[str, Market], int] = {}
+_CALIBRATED: set[tuple[str, Market]] = set()
 
 
 async def calibrate(rest: RestClient, markets: list[Market], window_s: float | None) -> None:
-    """Learn each market's weight limit from exchangeInfo (and the window, unless given), once
-    per process and budget: the budget it sets is shared by every client.
-
-    Budgets are keyed by host, so on the built-in exchange (one host) spot and USD-M share one:
-    it then keeps the smaller limit, which can never overrun either of the exchange's budgets.
-    """
+    """Learn each market's weight limit and window from exchangeInfo (``window_s`` overrides the
+    window), once per process: the budget it sets is shared by every client."""
     for market in markets:
-        key = rest.endpoints.rest_url(market, "")
-        if (key, market) in _CALIBRATED:
+        key = (rest.endpoints.rest_url(market, ""), market)
+        if key in _CALIBRATED:
             continue
-        budget = await rest.calibrate(market)
-        _CALIBRATED[(key, market)] = budget.limit
-        limit = min(v for (k, _), v in _CALIBRATED.items() if k == key)
-        window = window_s if window_s is not None else budget.window_s
-        shared_budget(key, limit, window_s=window)
+        await rest.calibrate(market, window_s=window_s)
+        _CALIBRATED.add(key)
 
 
 def weight_used(rest: RestClient, markets: list[Market]) -> tuple[int, int]:

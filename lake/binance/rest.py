@@ -2,6 +2,8 @@
 
 * Before a request its weight is reserved in the budget of its host and market
   (:mod:`lake.binance.budget`); the ``X-MBX-USED-WEIGHT-1M`` header of the answer corrects it.
+  Routes with a request-count quota of their own (``fundingRate`` 500 and ``/futures/data``
+  1000 per 5 minutes) also reserve one request in that quota's budget.
 * 429 and 418 honour ``Retry-After`` (exponential backoff without it) and hold back every other
   request on the same budget until then.
 * 5xx, 408 and timeouts are retried with exponential backoff and jitter; other 4xx are errors
@@ -23,7 +25,7 @@ import msgspec
 
 from lake.binance.budget import WeightBudget, shared_budget
 from lake.binance.endpoints import Endpoints
-from lake.binance.limits import WEIGHT_BUDGET_PER_MINUTE, WEIGHT_HEADER, RestEndpoint
+from lake.binance.limits import WEIGHT_BUDGET_PER_MINUTE, WEIGHT_HEADER, IpQuota, RestEndpoint
 from lake.settings import Market
 
 RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
@@ -91,23 +93,35 @@ class RestClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def _key(self, market: Market) -> str:
+        # Spot and USD-M weights are counted apart even where one host serves both.
+        return f"{self.endpoints.rest_url(market, '')}#{market}"
+
     def budget(self, market: Market) -> WeightBudget:
-        """The shared budget of this exchange's host for ``market``."""
+        """The shared weight budget of this exchange's host for ``market``."""
         if market not in self._budgets:
-            key = self.endpoints.rest_url(market, "")
-            self._budgets[market] = shared_budget(key, WEIGHT_BUDGET_PER_MINUTE[market])
+            self._budgets[market] = shared_budget(
+                self._key(market), WEIGHT_BUDGET_PER_MINUTE[market]
+            )
         return self._budgets[market]
 
-    async def calibrate(self, market: Market) -> WeightBudget:
-        """Learn the weight limit and window from ``exchangeInfo`` (its REQUEST_WEIGHT entry)."""
+    def quota(self, market: Market, quota: IpQuota) -> WeightBudget:
+        """The shared request-count budget of a route family (e.g. 1000 per 5 min), one per
+        request, next to the weight budget."""
+        return shared_budget(
+            f"{self._key(market)}#{quota.name}", quota.requests, window_s=float(quota.window_s)
+        )
+
+    async def calibrate(self, market: Market, *, window_s: float | None = None) -> WeightBudget:
+        """Learn the weight limit and window from ``exchangeInfo`` (its REQUEST_WEIGHT entry);
+        ``window_s`` overrides the window it states."""
         url = self.endpoints.rest_url(market, _INFO_PATH[market])
         body = await self._send(market, url, {}, weight=20 if market == "spot" else 1)
         info = msgspec.json.decode(body, type=_ExchangeInfo)
         for rl in info.rateLimits:
             if rl.rateLimitType == "REQUEST_WEIGHT":
-                window = _INTERVAL_S.get(rl.interval, 60) * rl.intervalNum
-                key = self.endpoints.rest_url(market, "")
-                self._budgets[market] = shared_budget(key, rl.limit, window_s=window)
+                window = window_s or float(_INTERVAL_S.get(rl.interval, 60) * rl.intervalNum)
+                self._budgets[market] = shared_budget(self._key(market), rl.limit, window_s=window)
         return self.budget(market)
 
     async def get(
@@ -126,6 +140,8 @@ class RestClient:
         if limit is not None:
             query["limit"] = limit
         url = self.endpoints.rest_url(endpoint.market, endpoint.path)
+        if endpoint.quota is not None:
+            await self._reserve(self.quota(endpoint.market, endpoint.quota), 1)
         return await self._send(endpoint.market, url, query, weight=endpoint.weight_for(limit))
 
     async def _send(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lake.exchange.config import SymbolSpec
+from lake.exchange.config import RateLimits, SymbolSpec
 from lake.exchange.fmt import dec
 from lake.exchange.state import ExchangeState
 
@@ -29,6 +29,14 @@ def _filters(spec: SymbolSpec) -> list[dict[str, Any]]:
     ]
 
 
+def _weight_window(limits: RateLimits) -> dict[str, Any]:
+    """The weight window as exchangeInfo states it: one minute, or the scaled window in seconds
+    when tests shrink it (so a client that reads its limits from here paces itself right)."""
+    if limits.window_scale == 1:
+        return {"interval": "MINUTE", "intervalNum": 1}
+    return {"interval": "SECOND", "intervalNum": max(1, round(60 * limits.window_scale))}
+
+
 def spot_exchange_info(state: ExchangeState, now_ms: int, symbol: str | None) -> dict[str, Any]:
     """``GET /api/v3/exchangeInfo`` (optionally one ``symbol``)."""
     lim = state.config.limits
@@ -39,12 +47,7 @@ def spot_exchange_info(state: ExchangeState, now_ms: int, symbol: str | None) ->
         "timezone": "UTC",
         "serverTime": now_ms,
         "rateLimits": [
-            {
-                "rateLimitType": "REQUEST_WEIGHT",
-                "interval": "MINUTE",
-                "intervalNum": 1,
-                "limit": lim.spot_weight,
-            },
+            {"rateLimitType": "REQUEST_WEIGHT", **_weight_window(lim), "limit": lim.spot_weight},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
             {
@@ -91,12 +94,7 @@ def um_exchange_info(state: ExchangeState, now_ms: int) -> dict[str, Any]:
         "serverTime": now_ms,
         "futuresType": "U_MARGINED",
         "rateLimits": [
-            {
-                "rateLimitType": "REQUEST_WEIGHT",
-                "interval": "MINUTE",
-                "intervalNum": 1,
-                "limit": lim.um_weight,
-            },
+            {"rateLimitType": "REQUEST_WEIGHT", **_weight_window(lim), "limit": lim.um_weight},
             {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
         ],

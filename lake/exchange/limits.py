@@ -42,7 +42,7 @@ class Verdict:
 class Limiter:
     """Weight and request-count budgets per IP."""
 
-    def __init__(self, limits: RateLimits, wall: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: RateLimits, wall: Callable[[], float] = time.time) -> None:
         """Create empty budgets."""
         self.limits = limits
         self._wall = wall

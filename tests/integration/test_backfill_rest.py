@@ -63,7 +63,6 @@ def test_rest_tail_under_the_weight_limit(exchange_factory: Any, tmp_path: Any) 
     assert {o.source for o in summary.outcomes} == {"rest"}  # the archive has neither day yet
     budget = rest.budget("um")
     assert summary.throttled == 0 and budget.stats.throttled == 0 and budget.stats.banned == 0
-    assert budget.stats.waited_s > 0  # the budget, not luck, kept the pace under the limit
     assert summary.weight_used > budget.allowed  # more than one window's worth of weight
     by_key = {o.key: o for o in summary.outcomes}
     agg = Series("um", "aggTrades", "BTCUSDT")

@@ -90,7 +90,7 @@ def test_429_honours_retry_after_and_blocks_the_budget() -> None:
     assert json.loads(body)["symbol"] == "BTCUSDT"
     assert route.call_count == 2
     assert took >= 0.2
-    budget = shared_budget(f"{BASE}", 2400)
+    budget = shared_budget(f"{BASE}#um", 2400)
     assert budget.stats.throttled == 1
 
 
@@ -110,7 +110,7 @@ def test_418_then_5xx_then_timeout_are_retried() -> None:
             return await client.get(limits.UM_OPEN_INTEREST, {"symbol": "BTCUSDT"})
 
     assert run(go()) == b"{}"
-    assert shared_budget(BASE, 2400).stats.banned == 1
+    assert shared_budget(f"{BASE}#um", 2400).stats.banned == 1
 
 
 @respx.mock
@@ -222,3 +222,25 @@ def test_klines_paging_and_best_limit() -> None:
     assert pages.rows == 2000
     assert seen_limits == {limits.UM_MARK_PRICE_KLINES.best_limit()}
     assert pages.requests == -(-2000 // limits.UM_MARK_PRICE_KLINES.best_limit())
+
+
+@respx.mock
+def test_spot_and_usdm_budgets_are_apart_and_quotas_count_requests() -> None:
+    from dataclasses import replace
+
+    respx.get(f"{BASE}/fapi/v1/fundingRate").mock(return_value=httpx.Response(200, json=[]))
+    route = replace(limits.UM_FUNDING_RATE, quota=limits.IpQuota("tiny", 2, 1))
+
+    async def go() -> float:
+        async with RestClient(EP, retry=FAST) as client:
+            assert client.budget("spot") is not client.budget("um")
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            for _ in range(3):  # the third request waits for the quota's next window
+                await client.get(route, {"symbol": "BTCUSDT"}, limit=1000)
+            return loop.time() - t0
+
+    took = run(go())
+    quota = shared_budget(f"{BASE}#um#tiny", 2, window_s=1.0)
+    assert quota.stats.requests == 3 and quota.stats.waited_s > 0
+    assert took >= quota.stats.waited_s * 0.9
