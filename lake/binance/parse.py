@@ -22,12 +22,19 @@ from lake.binance.parse_vision import (
     parse_vision_csv,
     read_vision_csv,
 )
-from lake.binance.parse_ws import ParsedFrames, RejectedFrame, parse_ws_frames
+from lake.binance.parse_ws import (
+    ParsedFrames,
+    RejectedFrame,
+    combine,
+    parse_ws_frames,
+    parse_ws_lines,
+)
 
 __all__ = [
     "VISION_CSV_DATASETS",
     "ParsedFrames",
     "RejectedFrame",
+    "combine",
     "csv_from_zip",
     "has_header",
     "parse_rest_agg_trades",
@@ -36,5 +43,6 @@ __all__ = [
     "parse_rest_metrics",
     "parse_vision_csv",
     "parse_ws_frames",
+    "parse_ws_lines",
     "read_vision_csv",
 ]

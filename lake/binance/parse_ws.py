@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import msgspec
 import polars as pl
 
 from lake.binance import parse_ws_tables as tables
@@ -88,16 +89,58 @@ def parse_ws_frames(
         raise ValueError(f"{len(frames)} frames but {len(recv_ns)} receive times")
     if len(frames) <= CHUNK:
         return _parse_chunk(market, frames, recv_ns, batch_id)
-    parts = [
-        _parse_chunk(market, frames[a : a + CHUNK], recv_ns[a : a + CHUNK], batch_id, offset=a)
-        for a in range(0, len(frames), CHUNK)
-    ]
+    return combine(
+        [
+            _parse_chunk(market, frames[a : a + CHUNK], recv_ns[a : a + CHUNK], batch_id, offset=a)
+            for a in range(0, len(frames), CHUNK)
+        ]
+    )
+
+
+def combine(parts: Sequence[ParsedFrames]) -> ParsedFrames:
+    """One result from several (their rows concatenated, rejects and ignores added up)."""
     merged = {
         name: pl.concat([getattr(p, name) for p in parts], rechunk=False)
         for name in ParsedFrames.TABLES
     }
     rejected = tuple(r for p in parts for r in p.rejected)
     return ParsedFrames(**merged, rejected=rejected, ignored=sum(p.ignored for p in parts))
+
+
+def parse_ws_lines(
+    market: Market,
+    stream: bytes,
+    lines: bytes,
+    recv_ns: Sequence[int],
+    *,
+    count: int,
+    batch_id: str,
+) -> ParsedFrames | None:
+    """One stream's combined-stream frames, each followed by ``\\n``, decoded in one call.
+
+    The fast path of landing: no per-frame routing or splitting. Returns ``None`` when it does
+    not apply — an unknown stream, a frame that does not decode, or a line count that differs
+    from ``count`` — and the caller parses the frames one by one with :func:`parse_ws_frames`,
+    which rejects exactly the bad ones.
+    """
+    kind = wr.kind_of_stream(market, stream)
+    decoders = wr.DECODERS[market]
+    if kind not in decoders or len(recv_ns) != count:
+        return None
+    try:
+        items = decoders[kind].wrapped_one.decode_lines(lines)
+    except msgspec.DecodeError:
+        return None
+    if len(items) != count:
+        return None
+    out: dict[str, pl.DataFrame] = {}
+    ignored = 0
+    for each in decoders:
+        data = [e.data for e in items] if each == kind else []
+        table, frame, skipped = tables.build(each, market, data, recv_ns if data else [], batch_id)
+        out[table] = frame
+        ignored += skipped
+    return ParsedFrames(**out, rejected=(), ignored=ignored)
 
 
 CHUNK = 16_384

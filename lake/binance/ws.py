@@ -11,8 +11,8 @@ A :class:`StreamConnection` keeps one combined-stream connection alive for as lo
 * every gap in its coverage (a drop, a recycle) is written into the landing stream itself as a
   control frame, so the land step records it in the gap ledger even after a crash.
 
-The read loop only stamps, hands the raw bytes to the sink and counts per stream: no JSON, no
-allocation beyond the stream name; pings are answered by aiohttp (``autoping``).
+The read loop only stamps, hands the raw bytes to its stream's landing buffer and counts: no
+JSON, no allocation beyond the stream name; pings are answered by aiohttp (``autoping``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import aiohttp
 import msgspec
@@ -52,6 +52,14 @@ _E_DECODER = msgspec.json.Decoder(_Wrapped)
 def control_frame(kind: str, **fields: object) -> bytes:
     """A frame the collector writes into the landing stream about itself (not from Binance)."""
     return msgspec.json.encode({"cryptolake": kind, **fields})
+
+
+class FrameSink(Protocol):
+    """Where a connection puts frames (a :class:`lake.capture.landing.LandingSink`)."""
+
+    def buffer(self, label: bytes) -> Callable[[int, bytes], None]: ...
+
+    def append(self, recv_ns: int, frame: bytes, label: bytes = b"") -> None: ...
 
 
 @dataclass
@@ -97,7 +105,8 @@ class StreamConnection:
 
     Args:
         plan: route, URL and streams.
-        on_frame: called with ``(recv_ns, raw bytes)`` for every frame, control frames included.
+        sink: where frames go: each stream's frames into its own buffer (``sink.buffer``),
+            anything else, control records included, through ``sink.append``.
         lifetime_s: rotate (make-before-break) after this long; Binance drops at 24 h.
         liveness_s: stream name suffix (e.g. ``markPrice@1s``) → longest silence tolerated.
     """
@@ -106,7 +115,7 @@ class StreamConnection:
         self,
         plan: WsConnection,
         session: aiohttp.ClientSession,
-        on_frame: Callable[[int, bytes], None],
+        sink: FrameSink,
         *,
         lifetime_s: float = 23.5 * 3600,
         liveness_s: dict[str, float] | None = None,
@@ -115,7 +124,7 @@ class StreamConnection:
     ) -> None:
         self.plan = plan
         self.session = session
-        self.on_frame = on_frame
+        self.sink = sink
         self.lifetime_s = lifetime_s
         self.backoff = backoff or Backoff()
         self.connect_timeout_s = connect_timeout_s
@@ -217,7 +226,11 @@ class StreamConnection:
     # --- the read loop ----------------------------------------------------------------------
 
     async def _read(self, leg: _Leg) -> None:
-        ws, on_frame, streams = leg.ws, self.on_frame, self.stats.streams
+        ws, append = leg.ws, self.sink.append
+        # stream name bytes -> (its counters, its landing buffer's add)
+        entries = {
+            s.encode(): (st, self.sink.buffer(s.encode())) for s, st in self.stats.streams.items()
+        }
         first = leg.first_frame
         sample = 0
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
@@ -227,22 +240,25 @@ class StreamConnection:
                 return  # closed, closing or error: the supervisor reconnects
             data: bytes = msg.data
             now = time.time_ns()
-            on_frame(now, data)
             if not first.is_set():
                 first.set()
-            if data.startswith(_STREAM_PREFIX):
-                end = data.find(b'"', 11)
-                st = streams.get(data[11:end].decode())
-                if st is not None:
-                    st.messages += 1
-                    st.last_recv_ns = now
-                    sample += 1
-                    if sample >= _LATENCY_SAMPLE_EVERY:
-                        sample = 0
-                        with contextlib.suppress(msgspec.DecodeError):
-                            event_ms = _E_DECODER.decode(data).data.E
-                            if event_ms:
-                                st.latency_ms = now / 1e6 - event_ms
+            entry = (
+                entries.get(data[11 : data.find(b'"', 11)]) if data[:11] == _STREAM_PREFIX else None
+            )
+            if entry is None:
+                append(now, data)  # not one of our streams: replies, notices, odd frames
+                continue
+            st, add = entry
+            add(now, data)
+            st.messages += 1
+            st.last_recv_ns = now
+            sample += 1
+            if sample >= _LATENCY_SAMPLE_EVERY:
+                sample = 0
+                with contextlib.suppress(msgspec.DecodeError):
+                    event_ms = _E_DECODER.decode(data).data.E
+                    if event_ms:
+                        st.latency_ms = now / 1e6 - event_ms
 
     # --- liveness and gaps ------------------------------------------------------------------
 
@@ -268,12 +284,12 @@ class StreamConnection:
             self.stats.silent_reports += 1
             self._silent_reported.update(new)
             log.warning("silent stream(s) on %s: %s", self.plan.route, ", ".join(new))
-            self.on_frame(now, control_frame("silent", streams=new, route=self.plan.route))
+            self.sink.append(now, control_frame("silent", streams=new, route=self.plan.route))
         return alive or len(silent) == len(self._limits)
 
     def _note_gap(self, cause: str, from_ns: int) -> None:
         now = time.time_ns()
-        self.on_frame(
+        self.sink.append(
             now,
             control_frame(
                 "coverage_gap",

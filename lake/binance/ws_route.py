@@ -82,7 +82,7 @@ DECODERS: dict[Market, dict[str, _Decoders]] = {
 _STREAM_KINDS: dict[Market, dict[bytes, str | None]] = {"spot": {}, "um": {}}
 
 
-def _kind_of_stream(market: Market, stream: bytes) -> str | None:
+def kind_of_stream(market: Market, stream: bytes) -> str | None:
     """The kind of a stream name; ``ignore`` for depth, ``None`` for unknown or off-market."""
     cache = _STREAM_KINDS[market]
     if stream in cache:
@@ -123,7 +123,7 @@ def route(market: Market, frames: Sequence[bytes | str], recv_ns: Sequence[int])
             if target is not None:
                 target(i)
                 continue
-            kind = _kind_of_stream(market, key)  # type: ignore[arg-type]
+            kind = kind_of_stream(market, key)  # type: ignore[arg-type]
             if kind in kinds:
                 known[key] = target = batch.wrapped[kind].append  # type: ignore[index]
                 target(i)
@@ -167,7 +167,7 @@ def _route_plain(market: Market, frame: bytes | str) -> tuple[str, bytes] | str:
     if c.stream is not None:
         if not c.data:
             return "combined frame without data"
-        kind = _kind_of_stream(market, c.stream.encode())
+        kind = kind_of_stream(market, c.stream.encode())
         if kind is None:
             return f"unknown stream {c.stream!r}"
         return _accept(market, kind, bytes(c.data))

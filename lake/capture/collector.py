@@ -202,7 +202,7 @@ async def _capture(
                 conn = StreamConnection(
                     wsplan,
                     session,
-                    sinks[m].append,
+                    sinks[m],
                     lifetime_s=capture.connection_lifetime_s,
                     liveness_s=capture.liveness_s,
                 )
@@ -278,7 +278,7 @@ class _Ticker:
             elapsed_s=now - self.started,
             streams=rows,
             frames_durable=sum(s.stats.durable_frames for s in self.sinks.values()),
-            dropped=sum(s.stats.dropped for s in self.sinks.values()),
+            dropped=sum(s.dropped for s in self.sinks.values()),
             connects=sum(s.connects for s in stats),
             drops=sum(s.drops for s in stats),
             recycles=sum(s.recycles for s in stats),

@@ -20,20 +20,27 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import msgspec
 import polars as pl
 
 from lake.binance.endpoints import KIND_TABLE, stream_kind
-from lake.binance.parse import ParsedFrames, RejectedFrame, parse_ws_frames
+from lake.binance.parse import (
+    ParsedFrames,
+    RejectedFrame,
+    combine,
+    parse_ws_frames,
+    parse_ws_lines,
+)
 from lake.binance.ws import CONTROL_PREFIX
-from lake.capture.segments import closed_segments, mark_landed, read_segment
+from lake.capture.segments import Chunk, closed_segments, mark_landed, read_segment
 from lake.gaps import GapStatus, ledger_rows
 from lake.quality.continuity import cadence_gaps, id_gaps
 from lake.schemas import (
     AGG_TRADES,
+    DATE,
     GAPS,
     KLINES,
     MARK_PRICE,
@@ -88,24 +95,21 @@ def land_market(
 ) -> LandResult:
     """Land every closed segment under ``directory`` (one market), oldest first.
 
-    Work goes in units of at most ``unit_frames`` frames. Parsing a unit (Python) overlaps with
-    committing the previous one (Delta, which releases the GIL) on a writer thread; commits keep
-    their order, and a segment is moved aside only after its last unit is committed.
+    Work goes in units of whole chunks, about ``unit_frames`` frames each. Parsing a unit
+    (Python) overlaps with committing the previous one (Delta, which releases the GIL) on a
+    writer thread; commits keep their order, and a segment is moved aside only after its last
+    unit is committed.
     """
     result = LandResult()
     detected = now or datetime.now(UTC)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="land") as writer:
         pending: Future[None] | None = None
         for path in closed_segments(directory):
-            contents = read_segment(path)
-            n = len(contents.frames)
-            starts = range(0, n, unit_frames) if n else [0]
-            for k, lo in enumerate(starts):
-                frames = contents.frames[lo : lo + unit_frames]
-                recv = contents.recv_ns[lo : lo + unit_frames]
+            units = _units(read_segment(path).chunks, unit_frames)
+            for k, unit in enumerate(units):
                 batch_id = f"ws:{market}:{path.stem}:{k}"
-                parsed = parse_ws_frames(market, frames, recv, batch_id=batch_id)
-                last = lo + unit_frames >= n
+                parsed = parse_chunks(market, unit, batch_id)
+                last = k == len(units) - 1
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(
@@ -117,11 +121,36 @@ def land_market(
                     detected,
                     result,
                     path if last else None,
-                    len(frames),
+                    sum(len(c) for c in unit),
                 )
         if pending is not None:
             pending.result()
     return result
+
+
+def _units(chunks: list[Chunk], unit_frames: int) -> list[list[Chunk]]:
+    units: list[list[Chunk]] = [[]]
+    size = 0
+    for chunk in chunks:
+        if size >= unit_frames:
+            units.append([])
+            size = 0
+        units[-1].append(chunk)
+        size += len(chunk)
+    return units
+
+
+def parse_chunks(market: Market, chunks: list[Chunk], batch_id: str) -> ParsedFrames:
+    """Parse landing chunks: a chunk of one known stream in one call, others frame by frame."""
+    parts = []
+    for c in chunks:
+        fast = None
+        if c.label:
+            fast = parse_ws_lines(
+                market, c.label, c.lines, c.recv_ns, count=len(c), batch_id=batch_id
+            )
+        parts.append(fast or parse_ws_frames(market, c.frames(), c.recv_ns, batch_id=batch_id))
+    return combine(parts) if parts else parse_ws_frames(market, [], [], batch_id=batch_id)
 
 
 def _commit(
@@ -243,15 +272,13 @@ def id_holes_around(
     out = []
     for (market, symbol), part in frame.partition_by(["market", "symbol"], as_dict=True).items():
         key = (pl.col("market") == market) & (pl.col("symbol") == symbol)
-        lo = part.get_column(id_col).min()
-        before = (
-            lake.scan(spec)
-            .filter(key & (pl.col(id_col) < lo))
-            .sort(id_col, descending=True)
-            .head(1)
-            .select("market", "symbol", id_col, time_col)
-            .collect()
-        )
+        lo = int(part.get_column(id_col).min())  # type: ignore[arg-type]
+        first_day = part.get_column(time_col).min().date()  # type: ignore[union-attr]
+        before = _last_before(lake, spec, key, id_col, time_col, lo, first_day)
+        ids = part.get_column(id_col)
+        dense = int(ids.max()) - lo + 1 == ids.n_unique()  # type: ignore[arg-type]
+        if dense and (before.height == 0 or before.item(0, id_col) == lo - 1):
+            continue  # the usual case: no hole, and nothing to sort
         holes = id_gaps(part, id_col=id_col, time_col=time_col, after=before)
         for hole in holes.iter_rows(named=True):
             stored = (
@@ -282,6 +309,27 @@ def id_holes_around(
                 )
             )
     return pl.concat(out) if out else pl.DataFrame()
+
+
+def _last_before(
+    lake: Lake,
+    spec: TableSpec,
+    key: pl.Expr,
+    id_col: str,
+    time_col: str,
+    lo: int,
+    first_day: date,
+) -> pl.DataFrame:
+    """The stored row with the largest id below ``lo``: looked for in the batch's first day and
+    the day before (where it nearly always is), then, only if absent there, in the whole table."""
+    cols = ["market", "symbol", id_col, time_col]
+    scan = lake.scan(spec, with_partitions=True).filter(key & (pl.col(id_col) < lo))
+    recent = scan.filter(pl.col(DATE) >= first_day - timedelta(days=1))
+    for lf in (recent, scan):
+        row = lf.select(cols).top_k(1, by=id_col).collect()
+        if row.height:
+            return row
+    return row
 
 
 def _around(

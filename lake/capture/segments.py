@@ -1,14 +1,16 @@
 """Append-only landing segments: the durable first stop of every captured frame.
 
-A segment is a file of *chunks*. Each chunk is what one flush wrote::
+A segment is a file of *chunks*. Each chunk holds the frames of one stream from one flush::
 
-    magic b"CLS2" | u32 record count n | u32 payload length | u32 crc32(payload) | payload
+    magic b"CLS3" | u32 frame count n | u32 payload length | u32 crc32(payload) | payload
 
-and the payload is ``n × u64 recv_ns | n × u32 frame length | the n frames, each followed by
-b"\\n"`` (little endian): columns rather than records, so a reader splits a chunk with one
-``bytes.split`` (WebSocket text frames of compact JSON hold no raw newline; a chunk where one
-does is split by the lengths instead). A chunk is
-written with one ``write`` and then fsynced, so after a crash a segment holds whole chunks
+and the payload is ``u16 label length | label | n × u64 recv_ns | n × u32 frame length | the n
+frames, each followed by b"\\n"`` (little endian). The label names the stream
+(``btcusdt@aggTrade``), or is empty for frames of no known stream (control records, replies).
+Columns rather than records, one stream per chunk: landing decodes a chunk's frames in one call
+straight from its bytes (WebSocket text frames of compact JSON hold no raw newline; a chunk where
+one does is split by the lengths). A flush's chunks are written with one ``write`` and then
+fsynced, so after a crash a segment holds whole chunks
 followed at most by one torn chunk, which the reader detects (short or failing its CRC) and
 drops: what was acknowledged as durable is exactly what is read back.
 
@@ -28,18 +30,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-MAGIC = b"CLS2"
+MAGIC = b"CLS3"
 _CHUNK = struct.Struct("<4sIII")
+_LABEL = struct.Struct("<H")
 OPEN_SUFFIX = ".open"
 CLOSED_SUFFIX = ".seg"
 LANDED_DIR = "landed"
 
 
-def encode_payload(recv_ns: Sequence[int], frames: Sequence[bytes]) -> bytes:
-    """The payload of one chunk holding ``frames`` received at ``recv_ns``."""
+def encode_payload(recv_ns: Sequence[int], frames: Sequence[bytes], label: bytes = b"") -> bytes:
+    """The payload of one chunk holding ``frames`` of stream ``label``, received at ``recv_ns``."""
     return (
-        array("Q", recv_ns).tobytes()
+        _LABEL.pack(len(label))
+        + label
+        + array("Q", recv_ns).tobytes()
         + array("I", [len(f) for f in frames]).tobytes()
         + b"".join(f + b"\n" for f in frames)
     )
@@ -51,27 +57,59 @@ def encode_chunk(payload: bytes, count: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class SegmentContents:
-    """The frames of a segment, in arrival order, and what could not be read."""
+class Chunk:
+    """The frames of one stream from one flush: ``lines`` is the frames, each ending in \\n."""
 
-    frames: list[bytes]
+    label: bytes
     recv_ns: list[int]
-    chunks: int
+    lines: bytes
+    lengths: npt.NDArray[np.uint32]
+
+    def __len__(self) -> int:
+        return len(self.recv_ns)
+
+    def frames(self) -> list[bytes]:
+        """The frames one by one."""
+        count = len(self.recv_ns)
+        parts = self.lines[:-1].split(b"\n") if count else []
+        if len(parts) == count and all(map(int.__eq__, map(len, parts), self.lengths.tolist())):
+            return parts
+        # a frame held a raw newline: split by the lengths
+        ends = np.cumsum(self.lengths.astype(np.int64) + 1)
+        starts = (ends - self.lengths - 1).tolist()
+        return [self.lines[a : a + n] for a, n in zip(starts, self.lengths.tolist(), strict=True)]
+
+
+@dataclass(frozen=True)
+class SegmentContents:
+    """The chunks of a segment, in the order written, and how many bytes could not be read."""
+
+    chunks: list[Chunk]
     torn_bytes: int
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return sum(len(c) for c in self.chunks)
+
+    @property
+    def frames(self) -> list[bytes]:
+        """Every frame, chunk after chunk (in arrival order within each stream)."""
+        return [f for c in self.chunks for f in c.frames()]
+
+    @property
+    def recv_ns(self) -> list[int]:
+        return [ns for c in self.chunks for ns in c.recv_ns]
 
 
-def _chunks(data: bytes) -> Iterator[tuple[int, bytes]]:
+def _chunks(data: bytes) -> Iterator[tuple[int, memoryview]]:
     """Yield ``(count, payload)`` for each whole, valid chunk; stop at the first bad one."""
+    view = memoryview(data)
     pos, end = 0, len(data)
     while pos + _CHUNK.size <= end:
         magic, count, length, crc = _CHUNK.unpack_from(data, pos)
         start = pos + _CHUNK.size
         if magic != MAGIC or start + length > end:
             return
-        payload = data[start : start + length]
+        payload = view[start : start + length]
         if zlib.crc32(payload) != crc:
             return
         yield count, payload
@@ -80,22 +118,17 @@ def _chunks(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 def decode_segment(data: bytes) -> SegmentContents:
     """Decode a segment's bytes; a torn or corrupt tail is counted in ``torn_bytes``."""
-    frames: list[bytes] = []
-    recv: list[int] = []
-    used = chunks = 0
+    chunks: list[Chunk] = []
+    used = 0
     for count, payload in _chunks(data):
-        chunks += 1
         used += _CHUNK.size + len(payload)
-        recv += np.frombuffer(payload, dtype="<u8", count=count).tolist()
-        lengths = np.frombuffer(payload, dtype="<u4", count=count, offset=8 * count)
-        parts = payload[12 * count : -1].split(b"\n") if count else []
-        if len(parts) == count and all(map(int.__eq__, map(len, parts), lengths.tolist())):
-            frames += parts
-            continue
-        # a frame held a raw newline: split by the lengths
-        starts = (np.cumsum(lengths + 1, dtype=np.int64) - (lengths + 1) + 12 * count).tolist()
-        frames += [payload[a : a + n] for a, n in zip(starts, lengths.tolist(), strict=True)]
-    return SegmentContents(frames, recv, chunks, len(data) - used)
+        (n,) = _LABEL.unpack_from(payload, 0)
+        at = _LABEL.size + n
+        label = bytes(payload[_LABEL.size : at])
+        recv = np.frombuffer(payload, dtype="<u8", count=count, offset=at).tolist()
+        lengths = np.frombuffer(payload, dtype="<u4", count=count, offset=at + 8 * count)
+        chunks.append(Chunk(label, recv, bytes(payload[at + 12 * count :]), lengths))
+    return SegmentContents(chunks, len(data) - used)
 
 
 def read_segment(path: Path) -> SegmentContents:
@@ -115,15 +148,18 @@ class SegmentWriter:
 
     def write_chunk(self, payload: bytes, count: int) -> None:
         """Append one chunk and make it durable before returning."""
+        self.write_encoded(encode_chunk(payload, count), count)
+
+    def write_encoded(self, chunks: bytes, count: int) -> None:
+        """Append already encoded chunks (``count`` frames) with one write, then fsync."""
         if not count:
             return
-        chunk = encode_chunk(payload, count)
-        view = memoryview(chunk)
+        view = memoryview(chunks)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
         os.fsync(self._fd)
-        self.bytes_written += len(chunk)
+        self.bytes_written += len(chunks)
         self.records_written += count
 
     def close(self) -> Path:

@@ -48,9 +48,11 @@ def mark(second: int) -> bytes:
 
 
 def write(directory: Path, frames: list[bytes]) -> None:
+    """Land frames as the collector does: each stream's frames in its own buffer."""
     sink = LandingSink(directory, prefix="um")
     for i, f in enumerate(frames):
-        sink.append(1_000 + i, f)
+        label = f[11 : f.find(b'"', 11)] if f.startswith(b'{"stream":"') else b""
+        sink.append(1_000 + i, f, label=label)
     sink.flush()
     sink.close()
 

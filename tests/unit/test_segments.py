@@ -38,7 +38,7 @@ def test_round_trip(tmp_path: Path) -> None:
     got = read_segment(path)
     assert got.frames == frames(16)
     assert got.recv_ns == list(range(16))
-    assert (got.chunks, got.torn_bytes) == (3, 0)
+    assert (len(got.chunks), got.torn_bytes) == (3, 0)
 
 
 def test_a_torn_tail_loses_only_the_unfinished_chunk(tmp_path: Path) -> None:
@@ -50,7 +50,8 @@ def test_a_torn_tail_loses_only_the_unfinished_chunk(tmp_path: Path) -> None:
         got = decode_segment(data[:cut])
         assert got.frames == frames(len(got.frames))  # always a whole-chunk prefix
         assert len(got.frames) % 10 == 0
-        assert got.torn_bytes == cut - sum(len(f) + 13 for f in got.frames) - 16 * got.chunks
+        used = sum(16 + 2 + 12 * len(c) + len(c.lines) for c in got.chunks)
+        assert got.torn_bytes == cut - used
         assert got.recv_ns == list(range(len(got.frames)))
 
 
@@ -95,17 +96,37 @@ def test_sink_lands_everything_and_rotates_by_size(tmp_path: Path) -> None:
         got += read_segment(path).frames
     assert got == sent
     assert sink.stats.frames == sink.stats.durable_frames == 2000
-    assert sink.stats.dropped == 0
+    assert sink.dropped == 0
 
 
 def test_sink_counts_drops_past_its_memory_bound(tmp_path: Path) -> None:
-    sink = LandingSink(tmp_path, prefix="um", max_buffer_bytes=1000)
+    sink = LandingSink(tmp_path, prefix="um", max_buffer_bytes=1000, max_pending_flushes=1)
+    sink._queue.put((b"", 0, 0))  # the writer is stuck: its queue is full
+    add = sink.buffer(b"btcusdt@aggTrade")
     for i, frame in enumerate(frames(200)):
-        sink.append(i, frame)  # no flush: the buffer fills
-    assert sink.stats.dropped > 0
+        add(i, frame)
+        sink.flush()  # cannot hand over: past the bound, frames are dropped and counted
+    assert sink.dropped > 0
+    sink._queue.get()
     sink.close()
     kept = sum(len(read_segment(p)) for p in closed_segments(tmp_path))
-    assert kept + sink.stats.dropped == 200
+    assert kept + sink.dropped == 200
+
+
+def test_sink_keeps_one_chunk_per_stream(tmp_path: Path) -> None:
+    sink = LandingSink(tmp_path, prefix="um")
+    aggs, trades = sink.buffer(b"btcusdt@aggTrade"), sink.buffer(b"btcusdt@trade")
+    for i in range(10):
+        aggs(i, b'{"a":%d}' % i)
+        trades(100 + i, b'{"t":%d}' % i)
+    sink.append(7, b'{"cryptolake":"x"}')
+    sink.flush()
+    (path,) = sink.close()
+    by_label = {c.label: c for c in read_segment(path).chunks}
+    assert set(by_label) == {b"btcusdt@aggTrade", b"btcusdt@trade", b""}
+    assert by_label[b"btcusdt@trade"].frames() == [b'{"t":%d}' % i for i in range(10)]
+    assert by_label[b"btcusdt@trade"].recv_ns == list(range(100, 110))
+    assert by_label[b"btcusdt@aggTrade"].lines == b"".join(b'{"a":%d}\n' % i for i in range(10))
 
 
 def test_sink_rotates_by_age(tmp_path: Path) -> None:
