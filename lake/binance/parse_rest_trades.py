@@ -16,6 +16,7 @@ import polars as pl
 
 from lake import schemas
 from lake.binance.parse_common import finish
+from lake.binance.parse_rest import _decode_pages, _dedupe
 from lake.settings import Market
 
 
@@ -36,14 +37,7 @@ def parse_rest_trades(
     pages: bytes | Sequence[bytes], *, market: Market, symbol: str, batch_id: str
 ) -> pl.DataFrame:
     """Trades from one or more ``historicalTrades`` pages; ids repeated across pages kept once."""
-    rows: list[RestTrade] = []
-    for n, body in enumerate([pages] if isinstance(pages, bytes) else pages):
-        try:
-            rows.extend(_TRADES.decode(body))
-        except msgspec.DecodeError as exc:
-            raise ValueError(
-                f"historicalTrades: page {n} is not the expected response: {exc}"
-            ) from None
+    rows: list[RestTrade] = _decode_pages(_TRADES, pages, "historicalTrades")
     cols = {
         "trade_id": [r.id for r in rows],
         "price": [r.price for r in rows],
@@ -54,5 +48,4 @@ def parse_rest_trades(
         "is_best_match": pl.Series([r.isBestMatch for r in rows], dtype=pl.Boolean),
     }
     consts = {"market": market, "symbol": symbol, "source": "rest", "batch_id": batch_id}
-    frame = finish(schemas.TRADES, cols, consts, times=("trade_time",))
-    return frame.unique(subset=["trade_id"], keep="last", maintain_order=True).sort("trade_id")
+    return _dedupe(finish(schemas.TRADES, cols, consts, times=("trade_time",)), ("trade_id",))

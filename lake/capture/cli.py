@@ -12,7 +12,8 @@ from lake.clikit import console, emit_json, fail, state
 
 if TYPE_CHECKING:
     from lake.capture.collector import CollectSummary, Snapshot
-    from lake.settings import Market
+    from lake.settings import Market, Settings
+    from lake.storage import Lake
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
@@ -68,16 +69,10 @@ def collect(
     from lake.capture.collector import CapturePlan, CollectorBusy
     from lake.capture.collector import collect as run_collect
     from lake.simulator import SimulatorError, exchange_url
-    from lake.storage import Lake
 
-    st = state(ctx)
-    if exchange is not None:
-        st.exchange = exchange
     chosen = parse_markets(markets)
     syms = parse_symbols(symbols)
-    settings = st.settings(writable=True)
-    lake = Lake.from_settings(settings)
-    lake.create_all()
+    settings, lake = _open(ctx, exchange)
     plan = CapturePlan.from_settings(settings, markets=chosen, symbols=syms)
     live = None if as_json else Live(console=console, refresh_per_second=2, transient=False)
 
@@ -131,15 +126,9 @@ def land(
     from lake.capture.land import land_market
     from lake.capture.repair import repair_open_gaps
     from lake.simulator import exchange_url
-    from lake.storage import Lake
 
-    st = state(ctx)
-    if exchange is not None:
-        st.exchange = exchange
     chosen = parse_markets(markets)
-    settings = st.settings(writable=True)
-    lake = Lake.from_settings(settings)
-    lake.create_all()
+    settings, lake = _open(ctx, exchange)
     root = Path(settings.capture.landing_dir)
     out: dict[str, Any] = {"landed": {}, "repair": None}
     for market in chosen:
@@ -183,6 +172,19 @@ def land(
         )
         for err in rep["errors"][:5]:
             console.print(f"  [yellow]{err}[/]")
+
+
+def _open(ctx: typer.Context, exchange: str | None) -> tuple[Settings, Lake]:
+    """The settings (``--exchange`` applied, root writable) and the lake, its tables created."""
+    from lake.storage import Lake
+
+    st = state(ctx)
+    if exchange is not None:
+        st.exchange = exchange
+    settings = st.settings(writable=True)
+    lake = Lake.from_settings(settings)
+    lake.create_all()
+    return settings, lake
 
 
 def _live_table(snap: Snapshot) -> Table:
