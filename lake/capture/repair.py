@@ -133,7 +133,14 @@ async def repair_open_gaps(
                 result.rows += await _fill_minutes(lake, client, gap, missing, now=now)
             except RestError as exc:
                 result.errors.append(f"{gap.table} {gap.symbol} disconnect: {exc}")
-        if _window_complete(lake, gap):
+        quiet = False
+        if gap.table in ("bronze.agg_trades", "bronze.trades"):
+            try:
+                merged, quiet = await _fill_window_tail(lake, client, gap)
+                result.rows += merged
+            except RestError as exc:
+                result.errors.append(f"{gap.table} {gap.symbol} disconnect: {exc}")
+        if _window_complete(lake, gap, quiet_tail=quiet):
             repaired.append(mark_repaired(gap.frame(), source="rest", repaired_at=stamp))
             result.repaired += 1
         else:
@@ -257,11 +264,57 @@ def _closed(lake: Lake, gap: Gap) -> bool:
     return cadence_gaps(stored, time_col="open_time", every=timedelta(minutes=1)).height == 0
 
 
-def _window_complete(lake: Lake, gap: Gap) -> bool:
+async def _fill_window_tail(
+    lake: Lake, client: RestClient, gap: Gap, *, pages: int = 20
+) -> tuple[int, bool]:
+    """When bronze holds no row after a disconnect's window (the run ended soon after it), ask
+    REST for the ids after the last stored one: the rows inside the window are merged, and the
+    first row beyond it is stored too, so :func:`_window_complete` can decide. An empty answer
+    means no trade happened since, which also settles it (nothing of the window is missing).
+
+    Returns the rows merged and whether REST confirmed that no trade followed the last stored row.
+    """
+    spec, id_col, time_col = ID_TABLES[gap.table.removeprefix("bronze.")]
+    key = (pl.col("market") == gap.market) & (pl.col("symbol") == gap.symbol)
+    scan = lake.scan(spec).filter(key)
+    if scan.filter(pl.col(time_col) > gap.end_time).select(pl.len()).collect().item():
+        return 0, False  # a row after the window is stored: nothing to ask
+    last = scan.filter(pl.col(time_col) < gap.start_time).select(pl.col(id_col).max()).collect()
+    if last.item() is None:
+        return 0, False
+    cursor, merged = int(last.item()) + 1, 0
+    for _ in range(pages):
+        batch_id = new_batch_id("rest")
+        if gap.table == "bronze.agg_trades":
+            got = await history.agg_trades_by_id(
+                client, gap.market, gap.symbol, from_id=cursor, to_id=cursor
+            )
+            rows = parse_rest_agg_trades(
+                got.bodies[:1], market=gap.market, symbol=gap.symbol, batch_id=batch_id
+            )
+        else:
+            rows = await history.trades_by_id(
+                client, gap.market, gap.symbol, from_id=cursor, to_id=cursor, batch_id=batch_id
+            )
+        if rows.height == 0:
+            return merged, True  # nothing traded since the rows merged so far
+
+        beyond = rows.filter(pl.col(time_col) > gap.end_time)
+        keep = pl.concat([rows.filter(pl.col(time_col) <= gap.end_time), beyond.head(1)])
+        lake.merge(spec, keep, source="rest", batch_id=batch_id)
+        merged += keep.height
+        if beyond.height:
+            return merged, False
+        cursor = int(rows.get_column(id_col).max()) + 1  # type: ignore[arg-type]
+    return merged, False
+
+
+def _window_complete(lake: Lake, gap: Gap, *, quiet_tail: bool = False) -> bool:
     """Does bronze hold everything across a disconnect's window?
 
     Ids: every id between the last row before the window and the first row after it is present
-    (unknowable, so False, until a row after the window exists). Klines: every 1-minute bar that
+    (unknowable, so False, until a row after the window exists or REST confirmed that no trade
+    followed the last stored row: see :func:`_fill_window_tail`). Klines: every 1-minute bar that
     closed inside the window is present.
     """
     key = (pl.col("market") == gap.market) & (pl.col("symbol") == gap.symbol)
@@ -271,6 +324,14 @@ def _window_complete(lake: Lake, gap: Gap) -> bool:
         scan = lake.scan(spec).filter(key)
         before = scan.filter(pl.col(time_col) < lo).select(pl.col(id_col).max()).collect().item()
         after = scan.filter(pl.col(time_col) > hi).select(pl.col(id_col).min()).collect().item()
+        if before is not None and after is None and quiet_tail:
+            # REST confirmed nothing traded after the stored rows: ids from `before` on must be
+            # contiguous up to the last stored one
+            tail = scan.filter(pl.col(id_col) >= before).select(
+                pl.col(id_col).n_unique().alias("n"), pl.col(id_col).max().alias("top")
+            )
+            n, top = tail.collect().row(0)
+            return bool(n == top - before + 1)
         if before is None or after is None:
             return False
         present = (

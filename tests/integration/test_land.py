@@ -111,3 +111,78 @@ def test_a_hole_between_stored_rows_and_a_new_batch_is_found(tmp_path: Path) -> 
     land_market(lake, landing, "um")
     ids = lake.read(GAPS).filter(pl.col("kind") == "id").select("start_id", "end_id").rows()
     assert ids == [(10, 19)]
+
+
+def _disconnect_at_the_end(tmp_path: Path) -> Lake:
+    """Ids 0..9 stored, then a disconnect window after id 9 with no stored row after it."""
+    lake = Lake(str(tmp_path / "lake"))
+    lake.create_all()
+    landing = tmp_path / "landing" / "um"
+    frames = [agg(a) for a in range(10)]
+    frames.append(
+        control_frame(
+            "coverage_gap",
+            cause="reconnect",
+            streams=["btcusdt@aggTrade"],
+            from_ns=(T0_MS + 95) * 10**6,
+            to_ns=(T0_MS + 200) * 10**6,
+        )
+    )
+    write(landing, frames)
+    land_market(lake, landing, "um")
+    return lake
+
+
+def _repair(lake: Lake, pages: list[list[dict[str, object]]]) -> None:
+    import asyncio
+
+    import httpx
+    import respx
+
+    from lake.binance.endpoints import Endpoints
+    from lake.binance.rest import RestClient, RetryPolicy
+    from lake.capture.repair import repair_open_gaps
+
+    base = "http://127.0.0.1:9"
+    with respx.mock:
+        respx.get(f"{base}/fapi/v1/aggTrades").mock(
+            side_effect=[httpx.Response(200, json=p) for p in pages]
+        )
+
+        async def go() -> None:
+            async with RestClient(Endpoints.for_exchange(base), retry=RetryPolicy(1)) as client:
+                await repair_open_gaps(lake, client)
+
+        asyncio.run(go())
+
+
+def rest_agg(a: int) -> dict[str, object]:
+    return {
+        "a": a,
+        "p": "42000.1",
+        "q": "0.5",
+        "f": 3 * a,
+        "l": 3 * a + 2,
+        "T": T0_MS + a * 10,
+        "m": a % 2 == 0,
+    }
+
+
+def test_a_disconnect_at_the_end_is_settled_by_rest(tmp_path: Path) -> None:
+    lake = _disconnect_at_the_end(tmp_path)
+    gap = lake.read(GAPS).filter(pl.col("table_name") == "bronze.agg_trades")
+    assert gap["status"].to_list() == ["open"]
+    _repair(lake, [[rest_agg(a) for a in range(10, 25)]])  # ids 10..20 in the window, 21.. after
+    assert lake.read(GAPS).filter(pl.col("table_name") == "bronze.agg_trades")[
+        "status"
+    ].to_list() == ["repaired"]
+    ids = lake.read(AGG_TRADES)["agg_trade_id"].sort().to_list()
+    assert ids == list(range(22))  # the window's rows, and the first one beyond it
+
+
+def test_a_quiet_tail_after_a_disconnect_is_complete(tmp_path: Path) -> None:
+    lake = _disconnect_at_the_end(tmp_path)
+    _repair(lake, [[]])  # REST: nothing traded after the last stored id
+    status = lake.read(GAPS).filter(pl.col("table_name") == "bronze.agg_trades")["status"]
+    assert status.to_list() == ["repaired"]
+    assert lake.read(AGG_TRADES).height == 10
