@@ -8,7 +8,6 @@ follows the run; a table artifact lists every outcome that is not a plain ``inge
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -21,7 +20,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from lake.backfill.provenance import Outcome
-from lake.backfill.request import build_request
+from lake.backfill.request import request_from_settings
 from lake.settings import load_settings
 from lake.simulator import exchange_url
 from tasks.backfill import ingest_item, plan_backfill
@@ -46,16 +45,14 @@ def backfill(
     if root:
         overrides["storage"] = {"root": root}
     settings = load_settings(overrides=overrides or None)
-    today = datetime.now(UTC).date()
-    request = build_request(
-        start=start or settings.backfill.start,
-        end=end or settings.backfill.end or today - timedelta(days=1),
-        today=today,
+    request = request_from_settings(
+        settings,
+        start=start,
+        end=end,
         symbols=symbols,
         markets=markets,
         datasets=datasets,
         source=source,
-        default_symbols={m: settings.markets.get(m).symbols for m in ("spot", "um")},
     )
     logger = get_run_logger()
     with exchange_url(settings) as url:

@@ -6,7 +6,7 @@ imported inside the command.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -52,24 +52,22 @@ def backfill(
     """Backfill history: Vision files (verified) first, REST for the days they lack."""
     import asyncio
 
-    from lake.backfill.request import RequestError, build_request
+    from lake.backfill.request import RequestError, request_from_settings
     from lake.simulator import SimulatorError, exchange_url
 
     st = state(ctx)
     if exchange is not None:
         st.exchange = exchange
     settings = st.settings(writable=not dry_run)
-    today = datetime.now(UTC).date()
     try:
-        request = build_request(
-            start=start or settings.backfill.start,
-            end=end or settings.backfill.end or today - timedelta(days=1),
-            today=today,
+        request = request_from_settings(
+            settings,
+            start=start,
+            end=end,
             symbols=symbols,
             markets=markets,
             datasets=datasets,
             source=source,
-            default_symbols={m: settings.markets.get(m).symbols for m in ("spot", "um")},
         )
     except RequestError as exc:
         fail(str(exc))

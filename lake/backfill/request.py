@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal, cast
 
 from lake.backfill.catalog import DATASETS, Series, dataset_markets
-from lake.settings import MARKETS, Market
+from lake.settings import MARKETS, Market, Settings
 
 Source = Literal["auto", "vision", "rest"]
 SOURCES: tuple[Source, ...] = ("auto", "vision", "rest")
@@ -143,3 +143,29 @@ def _datasets(values: list[str] | None, markets: list[Market]) -> list[str]:
             where = " and ".join(dataset_markets(v))
             raise RequestError(f"{v} exists only on {where}: add it to --markets")
     return list(dict.fromkeys(values))
+
+
+def request_from_settings(
+    settings: Settings,
+    *,
+    start: str | date | None,
+    end: str | date | None,
+    symbols: str | Sequence[str] | None = None,
+    markets: str | Sequence[str] | None = None,
+    datasets: str | Sequence[str] | None = None,
+    source: str = "auto",
+    today: date | None = None,
+) -> BackfillRequest:
+    """:func:`build_request` with the configuration's defaults: days from ``backfill.start`` to
+    ``backfill.end`` (else yesterday), the configured symbols per market."""
+    today = today or datetime.now(UTC).date()
+    return build_request(
+        start=start or settings.backfill.start,
+        end=end or settings.backfill.end or today - timedelta(days=1),
+        today=today,
+        symbols=symbols,
+        markets=markets,
+        datasets=datasets,
+        source=source,
+        default_symbols={m: settings.markets.get(m).symbols for m in ("spot", "um")},
+    )
