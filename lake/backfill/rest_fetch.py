@@ -22,8 +22,8 @@ from lake.binance.parse_rest import (
     parse_rest_funding,
     parse_rest_klines,
     parse_rest_metrics,
+    parse_rest_trades,
 )
-from lake.binance.parse_rest_trades import parse_rest_trades
 from lake.binance.rest import RestClient
 from lake.binance.vision_paths import KLINE_KIND_BY_DATASET
 from lake.settings import Market
@@ -132,7 +132,7 @@ async def _trades(
     client: RestClient, market: Market, symbol: str, start: int, end: int
 ) -> RestRows:
     agg = limits.agg_trades_endpoint(market)
-    trades = history.SPOT_HISTORICAL_TRADES if market == "spot" else history.UM_HISTORICAL_TRADES
+    trades = limits.historical_trades_endpoint(market)
     first, calls = await _first_agg(client, market, symbol, start, end)
     weight = calls * agg.weight_for(1)
     if first is None:

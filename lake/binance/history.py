@@ -21,13 +21,9 @@ import polars as pl
 
 from lake.binance import limits
 from lake.binance.limits import RestEndpoint
-from lake.binance.parse_rest_trades import parse_rest_trades
+from lake.binance.parse_rest import parse_rest_trades
 from lake.binance.rest import RestClient
 from lake.settings import Market
-
-# Old trade lookup, paged by trade id (weights: spot REST docs; USD-M "Old Trades Lookup").
-SPOT_HISTORICAL_TRADES = limits.RestEndpoint("spot", "/api/v3/historicalTrades", 25, 500, 1000)
-UM_HISTORICAL_TRADES = limits.RestEndpoint("um", "/fapi/v1/historicalTrades", 20, 100, 500)
 
 HOUR_MS = 3_600_000
 INTERVAL_MS = {
@@ -151,7 +147,7 @@ async def trades_by_id(
 
     The last page may run past ``to_id``: those rows come back too (callers filter).
     """
-    endpoint = SPOT_HISTORICAL_TRADES if market == "spot" else UM_HISTORICAL_TRADES
+    endpoint = limits.historical_trades_endpoint(market)
     pages = await _pages(
         client,
         endpoint,

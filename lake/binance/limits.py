@@ -106,6 +106,10 @@ UM_FUNDING_INFO = RestEndpoint(_UM, "/fapi/v1/fundingInfo", 0, quota=FUNDING_QUO
 UM_PREMIUM_INDEX = RestEndpoint(_UM, "/fapi/v1/premiumIndex", 1, weight_all_symbols=10)
 UM_OPEN_INTEREST = RestEndpoint(_UM, "/fapi/v1/openInterest", 1)
 UM_AGG_TRADES = RestEndpoint(_UM, "/fapi/v1/aggTrades", 20, 500, 1000, max_window_ms=_HOUR_MS)
+# Old trade lookup, paged by trade id (not in BINANCE.md §2.1: weights from the spot REST docs
+# and the USD-M "Old Trades Lookup" page). Live USD-M asks for an API key here.
+SPOT_HISTORICAL_TRADES = RestEndpoint("spot", "/api/v3/historicalTrades", 25, 500, 1000)
+UM_HISTORICAL_TRADES = RestEndpoint(_UM, "/fapi/v1/historicalTrades", 20, 100, 500)
 
 
 def _futures_data(name: str) -> RestEndpoint:
@@ -134,6 +138,8 @@ REST_ENDPOINTS: tuple[RestEndpoint, ...] = (
     UM_PREMIUM_INDEX,
     UM_OPEN_INTEREST,
     UM_AGG_TRADES,
+    SPOT_HISTORICAL_TRADES,
+    UM_HISTORICAL_TRADES,
     UM_OPEN_INTEREST_HIST,
     UM_TOP_LONG_SHORT_ACCOUNT_RATIO,
     UM_TOP_LONG_SHORT_POSITION_RATIO,
@@ -173,3 +179,7 @@ def kline_endpoint(market: Market, kind: str) -> RestEndpoint:
 
 def agg_trades_endpoint(market: Market) -> RestEndpoint:
     return SPOT_AGG_TRADES if market == "spot" else UM_AGG_TRADES
+
+
+def historical_trades_endpoint(market: Market) -> RestEndpoint:
+    return SPOT_HISTORICAL_TRADES if market == "spot" else UM_HISTORICAL_TRADES

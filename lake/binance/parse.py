@@ -14,6 +14,7 @@ from lake.binance.parse_rest import (
     parse_rest_funding,
     parse_rest_klines,
     parse_rest_metrics,
+    parse_rest_trades,
 )
 from lake.binance.parse_vision import (
     VISION_CSV_DATASETS,
@@ -41,6 +42,7 @@ __all__ = [
     "parse_rest_funding",
     "parse_rest_klines",
     "parse_rest_metrics",
+    "parse_rest_trades",
     "parse_vision_csv",
     "parse_ws_frames",
     "parse_ws_lines",

@@ -217,3 +217,26 @@ def parse_rest_metrics(
     consts = {"symbol": symbol, "source": "rest", "batch_id": batch_id}
     frame = finish(schemas.METRICS, cols, consts, times=("create_time",))
     return frame.sort("create_time")
+
+
+def parse_rest_trades(pages: Pages, *, market: Market, symbol: str, batch_id: str) -> pl.DataFrame:
+    """Trades from ``GET /api/v3/historicalTrades`` or ``/fapi/v1/historicalTrades`` (paged by
+    ``fromId``). One element::
+
+        {"id":28457,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012",
+         "time":1499865549590,"isBuyerMaker":true,"isBestMatch":true}
+
+    ``isBestMatch`` is spot only.
+    """
+    rows = _decode_pages(wire.REST_TRADES, pages, "historicalTrades")
+    cols = {
+        "trade_id": [r.id for r in rows],
+        "price": [r.price for r in rows],
+        "qty": [r.qty for r in rows],
+        "quote_qty": [r.quoteQty for r in rows],
+        "trade_time": [r.time for r in rows],
+        "is_buyer_maker": pl.Series([r.isBuyerMaker for r in rows], dtype=pl.Boolean),
+        "is_best_match": pl.Series([r.isBestMatch for r in rows], dtype=pl.Boolean),
+    }
+    consts = {"market": market, "symbol": symbol, "source": "rest", "batch_id": batch_id}
+    return _dedupe(finish(schemas.TRADES, cols, consts, times=("trade_time",)), ("trade_id",))

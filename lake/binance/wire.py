@@ -202,6 +202,18 @@ class RestAggTrade(msgspec.Struct, frozen=True, gc=False):
     M: bool | None = None  # best price match (spot only)
 
 
+class RestTrade(msgspec.Struct, frozen=True, gc=False):
+    """``historicalTrades`` element (spot ``/api/v3``, USD-M ``/fapi/v1``)."""
+
+    id: int  # trade id
+    price: str
+    qty: str
+    quoteQty: str  # price × qty
+    time: int  # trade time, ms
+    isBuyerMaker: bool
+    isBestMatch: bool | None = None  # spot only
+
+
 class FundingRate(msgspec.Struct, frozen=True, gc=False):
     symbol: str  # symbol
     fundingTime: int  # settlement time, ms (with jitter)
@@ -269,6 +281,7 @@ def _decoder(tp: Any, *, strict: bool = True) -> msgspec.json.Decoder[Any]:
 CONTROL = _decoder(Control)
 REST_KLINES = _decoder(list[RestKline])
 REST_AGG_TRADES = _decoder(list[RestAggTrade])
+REST_TRADES = _decoder(list[RestTrade])
 FUNDING_RATES = _decoder(list[FundingRate])
 PREMIUM_INDEX = _decoder(PremiumIndex)
 PREMIUM_INDEX_ALL = _decoder(list[PremiumIndex])
