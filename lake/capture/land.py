@@ -270,15 +270,18 @@ def id_holes_around(
     back only inside those holes, since earlier batches or REST fills may already hold them.
     """
     out = []
-    for (market, symbol), part in frame.partition_by(["market", "symbol"], as_dict=True).items():
+    ranges = frame.group_by("market", "symbol").agg(
+        pl.col(id_col).min().alias("lo"),
+        pl.col(id_col).max().alias("hi"),
+        pl.col(id_col).n_unique().alias("ids"),
+        pl.col(time_col).min().alias("first"),
+    )
+    for market, symbol, lo, hi, n_ids, first in ranges.iter_rows():
         key = (pl.col("market") == market) & (pl.col("symbol") == symbol)
-        lo = int(part.get_column(id_col).min())  # type: ignore[arg-type]
-        first_day = part.get_column(time_col).min().date()  # type: ignore[union-attr]
-        before = _last_before(lake, spec, key, id_col, time_col, lo, first_day)
-        ids = part.get_column(id_col)
-        dense = int(ids.max()) - lo + 1 == ids.n_unique()  # type: ignore[arg-type]
-        if dense and (before.height == 0 or before.item(0, id_col) == lo - 1):
-            continue  # the usual case: no hole, and nothing to sort
+        before = _last_before(lake, spec, key, id_col, time_col, lo, first.date())
+        if hi - lo + 1 == n_ids and (before.height == 0 or before.item(0, id_col) == lo - 1):
+            continue  # the usual case: dense ids continuing the stored ones; nothing to sort
+        part = frame.filter(key) if ranges.height > 1 else frame
         holes = id_gaps(part, id_col=id_col, time_col=time_col, after=before)
         for hole in holes.iter_rows(named=True):
             stored = (
@@ -320,12 +323,17 @@ def _last_before(
     lo: int,
     first_day: date,
 ) -> pl.DataFrame:
-    """The stored row with the largest id below ``lo``: looked for in the batch's first day and
-    the day before (where it nearly always is), then, only if absent there, in the whole table."""
+    """The stored row with the largest id below ``lo``: first ``lo - 1`` itself (a batch nearly
+    always continues the stored ids, and one id is found from file statistics), then the batch's
+    first day and the day before, then the whole table."""
     cols = ["market", "symbol", id_col, time_col]
-    scan = lake.scan(spec, with_partitions=True).filter(key & (pl.col(id_col) < lo))
-    recent = scan.filter(pl.col(DATE) >= first_day - timedelta(days=1))
-    for lf in (recent, scan):
+    table = lake.scan(spec, with_partitions=True).filter(key)
+    recent = table.filter(pl.col(DATE) >= first_day - timedelta(days=1))
+    for lf in (
+        recent.filter(pl.col(id_col) == lo - 1),
+        recent.filter(pl.col(id_col) < lo),
+        table.filter(pl.col(id_col) < lo),
+    ):
         row = lf.select(cols).top_k(1, by=id_col).collect()
         if row.height:
             return row

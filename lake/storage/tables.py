@@ -115,9 +115,16 @@ class Lake:
         """A lazy read in the logical schema, optionally as of a version or a timestamp."""
         if version is not None and as_of is not None:
             raise ValueError("give a version or a timestamp, not both")
-        self.open(spec)  # a clear error when the table is missing
-        at: int | datetime | None = version if version is not None else as_of
-        lf = pl.scan_delta(self.uri(spec), version=at, storage_options=self.storage_options)
+        snapshot = self.open(spec, version)  # a clear error when the table is missing
+        if as_of is not None:
+            snapshot.load_as_version(as_of)
+        return self.scan_snapshot(spec, snapshot, with_partitions=with_partitions)
+
+    def scan_snapshot(
+        self, spec: TableSpec, snapshot: DeltaTable, *, with_partitions: bool = False
+    ) -> pl.LazyFrame:
+        """:meth:`scan` of a table already open at the version to read."""
+        lf = pl.scan_delta(snapshot)
         cols: list[pl.Expr] = [pl.col(c.name).cast(c.dtype) for c in spec.columns]
         if with_partitions:
             cols += [pl.col(p) for p in spec.derived_partitions]

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, WriterProperties, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError
 
 from lake.schemas import DATE, TableSpec, delta_arrow_schema
@@ -32,7 +38,32 @@ UpdateMode = Literal["changed", "never"]
 MAX_COMMIT_ATTEMPTS = 30
 # ZSTD: measured here at 1.6x the write speed of snappy (the default) and half the size, since
 # far fewer bytes reach the disk; every write uses it.
-WRITER = WriterProperties(compression="ZSTD")
+# Dictionary encoding only for columns of few distinct values: on ids, times and decimal strings
+# the dictionary overflows and falls back to plain after paying for it. Measured on 188k
+# bronze.trades rows: writes 1.8x faster and files half the size (0.25 vs 0.46 µs a row).
+DICTIONARY_COLUMNS = frozenset(
+    {
+        "market",
+        "symbol",
+        "source",
+        "batch_id",
+        "kind",
+        "interval",
+        "trade_type",
+        "side",
+        "order_type",
+        "time_in_force",
+        "order_status",
+        "table_name",
+        "dataset",
+        "period",
+        "status",
+        "reason",
+        "repair_source",
+        "suite",
+    }
+)
+_WRITERS: dict[str, WriterProperties] = {}
 # Beyond this many distinct dates a partition predicate becomes a range instead of an IN list.
 MAX_IN_LIST = 64
 
@@ -128,29 +159,66 @@ def _prepare(
         # a data row's batch id is the id of the commit that writes it, whatever the caller set
         conformed = conformed.with_columns(pl.lit(batch_id).alias("batch_id"))
     dropped = 0
-    if dedupe and conformed.height:
+    if dedupe and _has_duplicate_keys(conformed, spec.merge_keys):
         unique = conformed.unique(subset=list(spec.merge_keys), keep="first", maintain_order=True)
         dropped = conformed.height - unique.height
         conformed = unique
     return conformed, dropped
 
 
+def writer_properties(spec: TableSpec) -> WriterProperties:
+    """Parquet settings for ``spec``'s files: ZSTD, dictionaries only where values repeat."""
+    props = _WRITERS.get(spec.key)
+    if props is None:
+        dictionary = ColumnProperties(dictionary_enabled=True)
+        props = _WRITERS[spec.key] = WriterProperties(
+            compression="ZSTD",
+            default_column_properties=ColumnProperties(dictionary_enabled=False),
+            column_properties={
+                c: dictionary
+                for c in (*spec.column_names, *spec.derived_partitions)
+                if c in DICTIONARY_COLUMNS
+            },
+        )
+    return props
+
+
+def _has_duplicate_keys(frame: pl.DataFrame, keys: Sequence[str]) -> bool:
+    """Whether two rows share a key. Distinct row hashes prove there are none, at a fraction of
+    the cost of ``unique`` (a hash collision only sends the batch to the exact check)."""
+    if frame.height < 2:
+        return False
+    return frame.select(keys).hash_rows().n_unique() < frame.height
+
+
 def _props(spec: TableSpec, info: CommitInfo) -> CommitProperties:
     return CommitProperties(custom_metadata=info.to_metadata(spec))
 
 
-def _append(lake: Lake, spec: TableSpec, data: pa.Table, info: CommitInfo) -> int:
-    """Append ``data`` with its lineage; returns the attempts it took."""
+def _append(
+    lake: Lake, spec: TableSpec, data: pa.Table, info: CommitInfo, table: DeltaTable | None = None
+) -> int:
+    """Append ``data`` with its lineage; returns the attempts it took.
+
+    Given ``table`` (open at any version), the append goes through it and leaves it at the
+    version committed, which saves opening the table twice.
+    """
+
+    tries = 0
 
     def attempt() -> None:
+        nonlocal tries
+        tries += 1
+        if table is not None and tries > 1:
+            table.update_incremental()  # a concurrent commit won: retry from the latest version
         write_deltalake(
-            lake.uri(spec),
+            table if table is not None else lake.uri(spec),
             data,
             mode="append",
             partition_by=list(spec.partition_by) or None,
             storage_options=lake.storage_options,
             commit_properties=_props(spec, info),
-            writer_properties=WRITER,
+            writer_properties=writer_properties(spec),
         )
 
     return retry_commit(attempt)[1]
@@ -198,7 +266,7 @@ def merge(
             source_alias="s",
             target_alias="t",
             streamed_exec=False,
-            writer_properties=WRITER,
+            writer_properties=writer_properties(spec),
             commit_properties=_props(spec, info),
         )
         if update == "changed" and changed:
@@ -239,8 +307,11 @@ def insert_new(
     REST, then WebSocket).
     """
     keys = list(spec.merge_keys)
-    read_version = lake.open(spec).version()
-    existing = _keys_in_range(lake, spec, staged)
+    snapshot = lake.open(spec)
+    read_version = snapshot.version()
+    existing = _keys_in_range(
+        lake.scan_snapshot(spec, snapshot, with_partitions=True), spec, staged
+    )
     fresh = staged.join(existing, on=keys, how="anti") if existing.height else staged
     if fresh.height == 0:
         return WriteResult(spec.key, "insert", staged.height, 0, 0, 0, None, batch_id)
@@ -248,11 +319,16 @@ def insert_new(
     info = describe(spec, logical, operation="insert", source=source, batch_id=batch_id, note=note)
     data = to_delta_arrow(spec, fresh)
 
-    attempts = _append(lake, spec, data, info)
-    version: int | None = lake.open(spec).version()
+    attempts = _append(lake, spec, data, info, table=snapshot)
+    version: int | None = snapshot.version()
     # Only a commit between the existence read and this append can have added the same keys.
     raced = version != read_version + 1
-    if raced and _keys_in_range(lake, spec, fresh, duplicates_only=True).height:
+    if (
+        raced
+        and _keys_in_range(
+            lake.scan(spec, with_partitions=True), spec, fresh, duplicates_only=True
+        ).height
+    ):
         version = _dedupe_partitions(lake, spec, fresh, batch_id)
     return WriteResult(
         spec.key, "insert", staged.height, fresh.height, 0, 0, version, batch_id, attempts
@@ -260,9 +336,10 @@ def insert_new(
 
 
 def _keys_in_range(
-    lake: Lake, spec: TableSpec, staged: pl.DataFrame, *, duplicates_only: bool = False
+    table: pl.LazyFrame, spec: TableSpec, staged: pl.DataFrame, *, duplicates_only: bool = False
 ) -> pl.DataFrame:
-    """Keys stored in the partitions and key ranges of ``staged`` (or only the repeated ones)."""
+    """Keys of ``table`` in the partitions and key ranges of ``staged`` (or only the repeated
+    ones)."""
     keys = list(spec.merge_keys)
     cond = pl.lit(True)
     for col in spec.partition_by:
@@ -273,7 +350,7 @@ def _keys_in_range(
             cond = cond & pl.col(col).is_between(series.min(), series.max())
         elif series.n_unique() <= MAX_IN_LIST:
             cond = cond & pl.col(col).is_in(series.unique().to_list())
-    lf = lake.scan(spec, with_partitions=True).filter(cond).select(keys)
+    lf = table.filter(cond).select(keys)
     if duplicates_only:
         lf = lf.group_by(keys).len().filter(pl.col("len") > 1).select(keys)
     return lf.collect()
@@ -324,7 +401,7 @@ def _dedupe_partitions(
                 predicate=scope.sql(),
                 partition_by=list(spec.partition_by) or None,
                 commit_properties=_props(spec, info),
-                writer_properties=WRITER,
+                writer_properties=writer_properties(spec),
             )
         except CommitFailedError:
             if attempt == MAX_COMMIT_ATTEMPTS:
@@ -414,7 +491,7 @@ def replace(
             partition_by=list(spec.partition_by) or None,
             storage_options=lake.storage_options,
             commit_properties=_props(spec, info),
-            writer_properties=WRITER,
+            writer_properties=writer_properties(spec),
         )
 
     _, attempts = retry_commit(attempt)
