@@ -11,8 +11,8 @@ A :class:`StreamConnection` keeps one combined-stream connection alive for as lo
 * every gap in its coverage (a drop, a recycle) is written into the landing stream itself as a
   control frame, so the land step records it in the gap ledger even after a crash.
 
-The read loop only stamps, hands the raw bytes to its stream's landing buffer and counts: no
-JSON, no allocation beyond the stream name; pings are answered by aiohttp (``autoping``).
+The read loop only stamps and hands the raw bytes to its stream's landing buffer: no JSON, no
+counter, no allocation beyond the stream name; pings are answered by aiohttp (``autoping``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -34,8 +33,6 @@ from lake.binance.endpoints import WsConnection
 log = logging.getLogger("cryptolake.ws")
 
 CONTROL_PREFIX = b'{"cryptolake":'
-_STREAM_PREFIX = b'{"stream":"'
-_LATENCY_SAMPLE_EVERY = 64
 
 
 class _EventTime(msgspec.Struct):
@@ -54,21 +51,83 @@ def control_frame(kind: str, **fields: object) -> bytes:
     return msgspec.json.encode({"cryptolake": kind, **fields})
 
 
+class StreamBuffer:
+    """One stream's frames since the sink last took them: the read loop appends, the sink takes.
+
+    Two lists that are never replaced, so the read loop holds their ``append`` and spends two
+    C calls per frame; :meth:`take` empties them in place. What a connection reports about a
+    stream (messages, last receive time, latency) is read from here, so the read loop keeps no
+    counters of its own.
+    """
+
+    __slots__ = ("_last", "frames", "label", "recv", "taken")
+
+    def __init__(self, label: bytes) -> None:
+        self.label = label
+        self.frames: list[bytes] = []
+        self.recv: list[int] = []
+        self.taken = 0
+        self._last: tuple[int, bytes] = (0, b"")
+
+    def add(self, recv_ns: int, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.recv.append(recv_ns)
+
+    def take(self) -> tuple[list[bytes], list[int]]:
+        """The frames added so far and their receive times, removed from the buffer."""
+        n = min(len(self.frames), len(self.recv))
+        frames, recv = self.frames[:n], self.recv[:n]
+        del self.frames[:n], self.recv[:n]
+        if n:
+            self._last = (recv[-1], frames[-1])
+            self.taken += n
+        return frames, recv
+
+    @property
+    def received(self) -> int:
+        """Frames added since the buffer was made."""
+        return self.taken + len(self.frames)
+
+    def last(self) -> tuple[int, bytes]:
+        """``(receive time ns, frame)`` of the newest frame; ``(0, b"")`` before the first."""
+        if self.frames and self.recv:
+            return self.recv[-1], self.frames[-1]
+        return self._last
+
+
 class FrameSink(Protocol):
     """Where a connection puts frames (a :class:`lake.capture.landing.LandingSink`)."""
 
-    def buffer(self, label: bytes) -> Callable[[int, bytes], None]: ...
+    def buffer(self, label: bytes) -> StreamBuffer: ...
 
     def append(self, recv_ns: int, frame: bytes, label: bytes = b"") -> None: ...
 
 
-@dataclass
 class StreamStats:
-    """Per-stream counters, updated by the read loop."""
+    """One stream's figures, read from its landing buffer when asked."""
 
-    messages: int = 0
-    last_recv_ns: int = 0
-    latency_ms: float | None = None
+    __slots__ = ("_buffer",)
+
+    def __init__(self, buffer: StreamBuffer) -> None:
+        self._buffer = buffer
+
+    @property
+    def messages(self) -> int:
+        return self._buffer.received
+
+    @property
+    def last_recv_ns(self) -> int:
+        return self._buffer.last()[0]
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Receive time minus event time ``E`` of the newest frame (None without one)."""
+        recv_ns, frame = self._buffer.last()
+        try:
+            event_ms = _E_DECODER.decode(frame).data.E if frame else 0
+        except msgspec.DecodeError:
+            return None
+        return (recv_ns - event_ms * 1_000_000) / 1e6 if event_ms else None
 
 
 @dataclass
@@ -128,7 +187,10 @@ class StreamConnection:
         self.lifetime_s = lifetime_s
         self.backoff = backoff or Backoff()
         self.connect_timeout_s = connect_timeout_s
-        self.stats = ConnectionStats(streams={s: StreamStats() for s in plan.streams})
+        self._buffers = {s: sink.buffer(s.encode()) for s in plan.streams}
+        self.stats = ConnectionStats(
+            streams={s: StreamStats(buf) for s, buf in self._buffers.items()}
+        )
         self._limits = {
             s: lim for s in plan.streams if (lim := _limit_for(s, liveness_s or {})) is not None
         }
@@ -227,38 +289,27 @@ class StreamConnection:
 
     async def _read(self, leg: _Leg) -> None:
         ws, append = leg.ws, self.sink.append
-        # stream name bytes -> (its counters, its landing buffer's add)
-        entries = {
-            s.encode(): (st, self.sink.buffer(s.encode())) for s, st in self.stats.streams.items()
-        }
-        first = leg.first_frame
-        sample = 0
+        # stream name bytes -> the appends of its landing buffer's two lists
+        entries = {b.label: (b.frames.append, b.recv.append) for b in self._buffers.values()}
+        first: asyncio.Event | None = leg.first_frame
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
         while True:
-            msg = await ws.receive()
-            if msg.type is not text and msg.type is not binary:
+            kind, data, _ = await ws.receive()
+            if kind is not text and kind is not binary:
                 return  # closed, closing or error: the supervisor reconnects
-            data: bytes = msg.data
             now = time.time_ns()
-            if not first.is_set():
+            if first is not None:
                 first.set()
-            entry = (
-                entries.get(data[11 : data.find(b'"', 11)]) if data[:11] == _STREAM_PREFIX else None
-            )
+                first = None
+            # The name after '{"stream":"'. Not checking that prefix is safe: a frame of
+            # another shape whose bytes happened to match a name would land in that stream's
+            # chunk, and landing parses such a chunk frame by frame, rejecting it there.
+            entry = entries.get(data[11 : data.find(b'"', 11)])
             if entry is None:
                 append(now, data)  # not one of our streams: replies, notices, odd frames
                 continue
-            st, add = entry
-            add(now, data)
-            st.messages += 1
-            st.last_recv_ns = now
-            sample += 1
-            if sample >= _LATENCY_SAMPLE_EVERY:
-                sample = 0
-                with contextlib.suppress(msgspec.DecodeError):
-                    event_ms = _E_DECODER.decode(data).data.E
-                    if event_ms:
-                        st.latency_ms = now / 1e6 - event_ms
+            entry[0](data)
+            entry[1](now)
 
     # --- liveness and gaps ------------------------------------------------------------------
 

@@ -1,27 +1,29 @@
 """The landing sink: from the socket read loop to fsynced segments without blocking the loop.
 
-Each stream has its own in-memory buffer; the read loop holds the buffer's ``add`` for every
-stream it knows and calls it per frame: three appends to in-memory arrays, no system call, no
-``await``. Frames of no known stream (control records, replies) go through :meth:`append`.
-:meth:`LandingSink.flush` (called at least every ``flush_interval_s``) turns every non-empty
-buffer into one chunk and puts the flush on a bounded queue; a writer thread drains the queue,
-writes each flush with one ``write``, fsyncs, and rotates segments by age and size. If the disk
-stalls so long that the queue fills and the buffers pass their memory bound, frames are counted
-as dropped (never silently) until a flush gets through; the id-gap scan then finds and repairs
-what they held.
+Each stream has its own in-memory buffer (:class:`~lake.binance.ws.StreamBuffer`); the read loop
+holds the appends of the buffer's two lists for every stream it knows: two C calls per frame,
+no system call, no ``await``. Frames of no known stream (control records, replies) go through
+:meth:`LandingSink.append`. :meth:`LandingSink.flush` (called at least every
+``flush_interval_s``) turns every non-empty buffer into one chunk and puts the flush on a bounded
+queue; a writer thread drains the queue, writes each flush with one ``write``, fsyncs, and
+rotates segments by age and size. If the disk stalls so long that the queue fills and the
+buffers pass their memory bound, their frames are dropped, counted and recorded as a coverage
+gap (never silently); the id-gap scan then finds and repairs what trade streams lost.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
-from array import array
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lake.capture.segments import SegmentWriter, encode_chunk, recover
+from lake.binance.ws import StreamBuffer, control_frame
+from lake.capture.segments import SegmentWriter, chunk_parts, recover
+
+log = logging.getLogger("cryptolake.landing")
 
 
 @dataclass
@@ -36,48 +38,12 @@ class SinkStats:
     closed_paths: list[Path] = field(default_factory=list)
 
 
-class _Gate:
-    __slots__ = ("dropped", "dropping")
-
-    def __init__(self) -> None:
-        self.dropping = False
-        self.dropped = 0
-
-
-class _Buffer:
-    """One stream's frames since the last flush, as the columns of a chunk."""
-
-    __slots__ = ("count", "data", "gate", "label", "lens", "recv")
-
-    def __init__(self, label: bytes, gate: _Gate) -> None:
-        self.label = label
-        self.gate = gate
-        self.reset()
-
-    def reset(self) -> None:
-        self.recv = array("Q")
-        self.lens = array("I")
-        self.data = bytearray()
-        self.count = 0
-
-    def add(self, recv_ns: int, frame: bytes) -> None:
-        if self.gate.dropping:
-            self.gate.dropped += 1
-            return
-        self.recv.append(recv_ns)
-        self.lens.append(len(frame))
-        self.data += frame
-        self.data += b"\n"
-        self.count += 1
-
-    def payload(self) -> bytes:
-        n = len(self.label)
-        header = n.to_bytes(2, "little") + self.label
-        return header + self.recv.tobytes() + self.lens.tobytes() + self.data
-
-
 class LandingSink:
-    """Buffers frames of one market and lands them in segments under ``directory``."""
+    """Buffers frames of one market and lands them in segments under ``directory``.
+
+    ``flush`` and ``close`` are called by one thread at a time (the event loop's, or after the
+    loop stopped, any one).
+    """
 
     def __init__(
         self,
@@ -95,10 +61,10 @@ class LandingSink:
         self.max_segment_bytes = max_segment_bytes
         self.max_buffer_bytes = max_buffer_bytes
         self.stats = SinkStats()
-        self._gate = _Gate()
-        self._buffers: dict[bytes, _Buffer] = {}
-        # each item is one flush: its chunks, encoded, and how many frames they hold
-        self._queue: queue.Queue[tuple[bytes, int, int] | None] = queue.Queue(
+        self._dropped = 0
+        self._buffers: dict[bytes, StreamBuffer] = {}
+        # each item is one flush: its chunks (as pieces), how many frames and chunks they hold
+        self._queue: queue.Queue[tuple[list[bytes], int, int] | None] = queue.Queue(
             maxsize=max_pending_flushes
         )
         self._writer: SegmentWriter | None = None
@@ -112,46 +78,64 @@ class LandingSink:
 
     # --- read-loop side ---------------------------------------------------------------------
 
-    def buffer(self, label: bytes) -> Callable[[int, bytes], None]:
-        """The ``add(recv_ns, frame)`` of stream ``label``'s buffer (made on first use)."""
+    def buffer(self, label: bytes) -> StreamBuffer:
+        """Stream ``label``'s buffer (made on first use)."""
         buf = self._buffers.get(label)
         if buf is None:
-            buf = self._buffers[label] = _Buffer(label, self._gate)
-        return buf.add
+            buf = self._buffers[label] = StreamBuffer(label)
+        return buf
 
     def append(self, recv_ns: int, frame: bytes, label: bytes = b"") -> None:
         """Buffer one frame of stream ``label`` (empty: no known stream). Never blocks."""
-        self.buffer(label)(recv_ns, frame)
+        self.buffer(label).add(recv_ns, frame)
 
     @property
     def pending(self) -> int:
         """Frames buffered and not yet handed to the writer."""
-        return sum(b.count for b in self._buffers.values())
+        return sum(len(b.frames) for b in self._buffers.values())
 
     @property
     def dropped(self) -> int:
-        return self._gate.dropped
+        return self._dropped
 
     def flush(self) -> None:
         """Hand what is buffered to the writer thread (which fsyncs it)."""
         if self._error is not None:
             raise RuntimeError(f"landing writer failed: {self._error}") from self._error
-        full = [b for b in self._buffers.values() if b.count]
+        full = [b for b in self._buffers.values() if b.frames]
         if not full:
             return
-        chunks = b"".join(encode_chunk(b.payload(), b.count) for b in full)
-        count = sum(b.count for b in full)
-        try:
-            self._queue.put_nowait((chunks, count, len(full)))
-        except queue.Full:
-            # the writer is behind: keep buffering, up to the memory bound
-            self._gate.dropping = sum(len(b.data) for b in full) > self.max_buffer_bytes
+        if self._queue.full():  # the writer is behind: keep buffering, up to the memory bound
+            if sum(len(f) for b in full for f in b.frames) > self.max_buffer_bytes:
+                self._drop([b for b in full if b.label])
             return
-        self._gate.dropping = False
-        self.stats.frames += count
-        self.stats.bytes += len(chunks)
+        parts: list[bytes] = []
+        count = 0
         for b in full:
-            b.reset()
+            frames, recv = b.take()
+            parts += chunk_parts(recv, frames, b.label)
+            count += len(frames)
+        self._queue.put_nowait((parts, count, len(full)))  # never full: the only producer is us
+        self.stats.frames += count
+        self.stats.bytes += sum(map(len, parts))
+
+    def _drop(self, buffers: list[StreamBuffer]) -> None:
+        """Discard what ``buffers`` hold, and write down what was lost as a coverage gap."""
+        lost = [(b.label.decode(), b.take()[1]) for b in buffers]
+        lost = [(name, recv) for name, recv in lost if recv]
+        if not lost:
+            return
+        n = sum(len(recv) for _, recv in lost)
+        self._dropped += n
+        log.error("landing writer behind: %d buffered frames dropped", n)
+        gap = control_frame(
+            "coverage_gap",
+            cause="landing-behind",
+            streams=[name for name, _ in lost],
+            from_ns=min(recv[0] for _, recv in lost),
+            to_ns=max(recv[-1] for _, recv in lost),
+        )
+        self.append(time.time_ns(), gap)
 
     def close(self, timeout: float = 30.0) -> list[Path]:
         """Flush everything, close the open segment, stop the writer. Returns closed segments."""
@@ -180,12 +164,12 @@ class LandingSink:
         finally:
             self._close_segment()
 
-    def _write(self, chunks: bytes, count: int, n_chunks: int) -> None:
+    def _write(self, parts: list[bytes], count: int, n_chunks: int) -> None:
         now = time.time()
         writer = self._writer
         if writer is not None and (
             now - self._opened_at >= self.rotate_s
-            or writer.bytes_written + len(chunks) > self.max_segment_bytes
+            or writer.bytes_written + sum(map(len, parts)) > self.max_segment_bytes
         ):
             self._close_segment()
             writer = None
@@ -194,7 +178,7 @@ class LandingSink:
             name = f"{self.prefix}-{time.time_ns():020d}-{self._seq:06d}"
             writer = self._writer = SegmentWriter(self.directory, name)
             self._opened_at = now
-        writer.write_encoded(chunks, count)
+        writer.write_parts(parts, count)
         self.stats.chunks += n_chunks
         self.stats.durable_frames += count
 

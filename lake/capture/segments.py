@@ -9,7 +9,7 @@ frames, each followed by b"\\n"`` (little endian). The label names the stream
 (``btcusdt@aggTrade``), or is empty for frames of no known stream (control records, replies).
 Columns rather than records, one stream per chunk: landing decodes a chunk's frames in one call
 straight from its bytes (WebSocket text frames of compact JSON hold no raw newline; a chunk where
-one does is split by the lengths). A flush's chunks are written with one ``write`` and then
+one does is split by the lengths). A flush's chunks are written with one ``writev`` and then
 fsynced, so after a crash a segment holds whole chunks
 followed at most by one torn chunk, which the reader detects (short or failing its CRC) and
 drops: what was acknowledged as durable is exactly what is read back.
@@ -38,17 +38,32 @@ _LABEL = struct.Struct("<H")
 OPEN_SUFFIX = ".open"
 CLOSED_SUFFIX = ".seg"
 LANDED_DIR = "landed"
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
+
+
+def chunk_parts(recv_ns: Sequence[int], frames: Sequence[bytes], label: bytes = b"") -> list[bytes]:
+    """One chunk holding ``frames`` of stream ``label``, received at ``recv_ns``, as the pieces
+    to write one after the other (header first).
+
+    The frames are copied once (joined); the CRC runs over the pieces, and the pieces go to the
+    file with one ``writev``, so the payload is never assembled in memory.
+    """
+    body = [
+        _LABEL.pack(len(label)) + label,
+        array("Q", recv_ns).tobytes(),
+        array("I", map(len, frames)).tobytes(),
+        b"\n".join(frames),
+        b"\n" if frames else b"",
+    ]
+    crc = 0
+    for part in body:
+        crc = zlib.crc32(part, crc)
+    return [_CHUNK.pack(MAGIC, len(frames), sum(map(len, body)), crc), *body]
 
 
 def encode_payload(recv_ns: Sequence[int], frames: Sequence[bytes], label: bytes = b"") -> bytes:
-    """The payload of one chunk holding ``frames`` of stream ``label``, received at ``recv_ns``."""
-    return (
-        _LABEL.pack(len(label))
-        + label
-        + array("Q", recv_ns).tobytes()
-        + array("I", [len(f) for f in frames]).tobytes()
-        + b"".join(f + b"\n" for f in frames)
-    )
+    """The payload of one chunk (:func:`chunk_parts` without the header, joined)."""
+    return b"".join(chunk_parts(recv_ns, frames, label)[1:])
 
 
 def encode_chunk(payload: bytes, count: int) -> bytes:
@@ -148,18 +163,26 @@ class SegmentWriter:
 
     def write_chunk(self, payload: bytes, count: int) -> None:
         """Append one chunk and make it durable before returning."""
-        self.write_encoded(encode_chunk(payload, count), count)
+        self.write_parts([encode_chunk(payload, count)], count)
 
-    def write_encoded(self, chunks: bytes, count: int) -> None:
-        """Append already encoded chunks (``count`` frames) with one write, then fsync."""
+    def write_parts(self, parts: Sequence[bytes], count: int) -> None:
+        """Append encoded chunks, given as consecutive pieces (``count`` frames in all), with
+        ``writev``, then fsync."""
         if not count:
             return
-        view = memoryview(chunks)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        views = [memoryview(p) for p in parts if p]
+        size = sum(map(len, views))
+        while views:
+            written = os.writev(self._fd, views[:_IOV_MAX])
+            done = 0
+            while done < len(views) and written >= len(views[done]):
+                written -= len(views[done])
+                done += 1
+            views = views[done:]
+            if views and written:
+                views[0] = views[0][written:]
         os.fsync(self._fd)
-        self.bytes_written += len(chunks)
+        self.bytes_written += size
         self.records_written += count
 
     def close(self) -> Path:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
 
 from lake.capture.landing import LandingSink
 from lake.capture.segments import (
     SegmentWriter,
+    chunk_parts,
     closed_segments,
     decode_segment,
+    encode_chunk,
     encode_payload,
     mark_landed,
     read_segment,
@@ -29,6 +37,28 @@ def write_chunks(directory: Path, batches: list[list[bytes]]) -> Path:
         writer.write_chunk(encode_payload(range(ns, ns + len(batch)), batch), len(batch))
         ns += len(batch)
     return writer.close()
+
+
+def test_chunk_pieces_survive_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.writev
+
+    def short(fd: int, buffers: list[memoryview]) -> int:  # the kernel may write less
+        return real(fd, [bytes(buffers[0][:7])])
+
+    monkeypatch.setattr(os, "writev", short)
+    writer = SegmentWriter(tmp_path, "um-short")
+    batches = [frames(3), frames(2, 3)]
+    parts = chunk_parts([0, 1, 2], batches[0], b"btcusdt@aggTrade") + chunk_parts(
+        [3, 4], batches[1], b"btcusdt@aggTrade"
+    )
+    writer.write_parts(parts, 5)
+    got = read_segment(writer.close())
+    assert got.frames == frames(5) and got.recv_ns == [0, 1, 2, 3, 4]
+    assert got.torn_bytes == 0 and [c.label for c in got.chunks] == [b"btcusdt@aggTrade"] * 2
+    # the pieces are the same bytes as a chunk encoded whole
+    assert b"".join(parts[:6]) == encode_chunk(
+        encode_payload([0, 1, 2], batches[0], b"btcusdt@aggTrade"), 3
+    )
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -101,24 +131,40 @@ def test_sink_lands_everything_and_rotates_by_size(tmp_path: Path) -> None:
 
 def test_sink_counts_drops_past_its_memory_bound(tmp_path: Path) -> None:
     sink = LandingSink(tmp_path, prefix="um", max_buffer_bytes=1000, max_pending_flushes=1)
-    sink._queue.put((b"", 0, 0))  # the writer is stuck: its queue is full
-    add = sink.buffer(b"btcusdt@aggTrade")
+    disk = threading.Event()
+    write = sink._write
+
+    def stalled(*args: Any) -> None:  # the disk stalls until the test lets it go
+        disk.wait()
+        write(*args)
+
+    sink._write = stalled  # type: ignore[method-assign]
+    buf = sink.buffer(b"btcusdt@aggTrade")
     for i, frame in enumerate(frames(200)):
-        add(i, frame)
-        sink.flush()  # cannot hand over: past the bound, frames are dropped and counted
+        buf.add(1_000 + i, frame)
+        sink.flush()  # once the queue is full and past the bound, frames are dropped, counted
     assert sink.dropped > 0
-    sink._queue.get()
+    disk.set()
     sink.close()
-    kept = sum(len(read_segment(p)) for p in closed_segments(tmp_path))
+    chunks = [c for p in closed_segments(tmp_path) for c in read_segment(p).chunks]
+    kept = sum(len(c) for c in chunks if c.label)
     assert kept + sink.dropped == 200
+    # every drop is written down as a coverage gap of the stream, spanning the frames lost
+    gaps = [msgspec.json.decode(f) for c in chunks if not c.label for f in c.frames()]
+    assert gaps and all(g["cryptolake"] == "coverage_gap" for g in gaps)
+    assert {s for g in gaps for s in g["streams"]} == {"btcusdt@aggTrade"}
+    kept_recv = {ns for c in chunks if c.label for ns in c.recv_ns}
+    lost_recv = set(range(1_000, 1_200)) - kept_recv
+    assert min(lost_recv) == min(g["from_ns"] for g in gaps)
+    assert max(lost_recv) == max(g["to_ns"] for g in gaps)
 
 
 def test_sink_keeps_one_chunk_per_stream(tmp_path: Path) -> None:
     sink = LandingSink(tmp_path, prefix="um")
     aggs, trades = sink.buffer(b"btcusdt@aggTrade"), sink.buffer(b"btcusdt@trade")
     for i in range(10):
-        aggs(i, b'{"a":%d}' % i)
-        trades(100 + i, b'{"t":%d}' % i)
+        aggs.add(i, b'{"a":%d}' % i)
+        trades.add(100 + i, b'{"t":%d}' % i)
     sink.append(7, b'{"cryptolake":"x"}')
     sink.flush()
     (path,) = sink.close()
