@@ -17,7 +17,7 @@ fills) over the span each batch touched, reaching back to the last stored row:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -95,61 +95,73 @@ def land_market(
 ) -> LandResult:
     """Land every closed segment under ``directory`` (one market), oldest first.
 
-    Work goes in units of whole chunks, about ``unit_frames`` frames each. Parsing a unit
-    (Python) overlaps with committing the previous one (Delta, which releases the GIL) on a
-    writer thread; commits keep their order, and a segment is moved aside only after its last
-    unit is committed.
+    Work goes in units of whole chunks, about ``unit_frames`` frames each, running on across
+    segments so that every unit is about as large. Parsing a unit (Python) overlaps with
+    committing the previous one (Delta, which releases the GIL) on a writer thread; commits keep
+    their order, and a segment is moved aside only after the unit holding its last chunk is
+    committed.
     """
     result = LandResult()
     detected = now or datetime.now(UTC)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="land") as writer:
         pending: Future[None] | None = None
-        for path in closed_segments(directory):
-            units = _units(read_segment(path).chunks, unit_frames)
-            for k, unit in enumerate(units):
-                batch_id = f"ws:{market}:{path.stem}:{k}"
-                parsed = parse_chunks(market, unit, batch_id)
-                last = k == len(units) - 1
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(
-                    _commit,
-                    lake,
-                    market,
-                    parsed,
-                    batch_id,
-                    detected,
-                    result,
-                    path if last else None,
-                    sum(len(c) for c in unit),
-                )
+        for unit in _units(market, closed_segments(directory), unit_frames):
+            parsed = parse_chunks(market, unit.chunks, unit.batch_id)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(_commit, lake, market, parsed, unit, detected, result)
         if pending is not None:
             pending.result()
     return result
 
 
-def _units(chunks: list[Chunk], unit_frames: int) -> list[list[Chunk]]:
-    units: list[list[Chunk]] = [[]]
-    size = 0
-    for chunk in chunks:
-        if size >= unit_frames:
-            units.append([])
-            size = 0
-        units[-1].append(chunk)
-        size += len(chunk)
-    return units
+@dataclass
+class _Unit:
+    """Chunks landed in one commit per table, and the segments it finishes."""
+
+    batch_id: str
+    chunks: list[Chunk] = field(default_factory=list)
+    frames: int = 0
+    finishes: list[Path] = field(default_factory=list)
+
+
+def _units(market: Market, paths: Iterable[Path], unit_frames: int) -> Iterator[_Unit]:
+    """Chunks of consecutive segments in units of about ``unit_frames`` frames; the batch id
+    names where a unit starts (segment and chunk), so landing again gives the same ids."""
+    unit: _Unit | None = None
+    for path in paths:
+        for i, chunk in enumerate(read_segment(path).chunks):
+            if unit is not None and unit.frames >= unit_frames:
+                yield unit
+                unit = None
+            if unit is None:
+                unit = _Unit(f"ws:{market}:{path.stem}:{i}")
+            unit.chunks.append(chunk)
+            unit.frames += len(chunk)
+        if unit is None:  # a segment with no whole chunk is landed (moved aside) all the same
+            unit = _Unit(f"ws:{market}:{path.stem}:0")
+        unit.finishes.append(path)
+    if unit is not None:
+        yield unit
+
+
+PIECE_FRAMES = 8192
+"""Frames of one stream decoded in one call. Their structs then still sit in cache while their
+columns are built: measured 20% faster than whole chunks of 20k–75k frames (4k and 16k: between)."""
 
 
 def parse_chunks(market: Market, chunks: list[Chunk], batch_id: str) -> ParsedFrames:
-    """Parse landing chunks: a chunk of one known stream in one call, others frame by frame."""
+    """Parse landing chunks a piece at a time: a piece of one known stream in one call, others
+    (and a piece that does not decode whole) frame by frame."""
     parts = []
-    for c in chunks:
-        fast = None
-        if c.label:
-            fast = parse_ws_lines(
-                market, c.label, c.lines, c.recv_ns, count=len(c), batch_id=batch_id
-            )
-        parts.append(fast or parse_ws_frames(market, c.frames(), c.recv_ns, batch_id=batch_id))
+    for chunk in chunks:
+        for c in chunk.pieces(PIECE_FRAMES):
+            fast = None
+            if c.label:
+                fast = parse_ws_lines(
+                    market, c.label, c.lines, c.recv_ns, count=len(c), batch_id=batch_id
+                )
+            parts.append(fast or parse_ws_frames(market, c.frames(), c.recv_ns, batch_id=batch_id))
     return combine(parts) if parts else parse_ws_frames(market, [], [], batch_id=batch_id)
 
 
@@ -157,12 +169,11 @@ def _commit(
     lake: Lake,
     market: Market,
     parsed: ParsedFrames,
-    batch_id: str,
+    unit: _Unit,
     detected: datetime,
     result: LandResult,
-    landed_path: Path | None,
-    frame_count: int,
 ) -> None:
+    batch_id = unit.batch_id
     controls = [
         _CONTROL.decode(r.payload) for r in parsed.rejected if r.payload.startswith(CONTROL_PREFIX)
     ]
@@ -179,10 +190,10 @@ def _commit(
     )
     if gaps.height:
         lake.merge(GAPS, gaps, source="ws", update="never")
-    if landed_path is not None:
-        mark_landed(landed_path)
+    for path in unit.finishes:
+        mark_landed(path)
         result.segments += 1
-    result.frames += frame_count - len(controls)
+    result.frames += unit.frames - len(controls)
     result.rejected += len(rejected)
     result.gaps += gaps.height
     result.batches.append(batch_id)

@@ -83,6 +83,19 @@ class Chunk:
     def __len__(self) -> int:
         return len(self.recv_ns)
 
+    def pieces(self, max_frames: int) -> Iterator[Chunk]:
+        """The chunk cut into chunks of at most ``max_frames`` consecutive frames."""
+        if len(self) <= max_frames:
+            yield self
+            return
+        ends = np.cumsum(self.lengths.astype(np.int64) + 1).tolist()
+        for a in range(0, len(self), max_frames):
+            b = min(a + max_frames, len(self))
+            lo = ends[a - 1] if a else 0
+            yield Chunk(
+                self.label, self.recv_ns[a:b], self.lines[lo : ends[b - 1]], self.lengths[a:b]
+            )
+
     def frames(self) -> list[bytes]:
         """The frames one by one."""
         count = len(self.recv_ns)

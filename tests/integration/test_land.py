@@ -113,6 +113,32 @@ def test_a_hole_between_stored_rows_and_a_new_batch_is_found(tmp_path: Path) -> 
     assert ids == [(10, 19)]
 
 
+def test_units_run_across_segments_and_every_segment_is_moved_aside(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.create_all()
+    landing = tmp_path / "landing" / "um"
+    sink = LandingSink(landing, prefix="um", max_segment_bytes=2_000)  # a few chunks a segment
+    for a in range(300):
+        sink.append(1_000 + a, agg(a), label=b"btcusdt@aggTrade")
+        if a % 7 == 6:
+            sink.flush()
+    (landing / "um-99999999999999999999-999999.seg").write_bytes(b"torn")  # no whole chunk
+    segments = [*sink.close(), landing / "um-99999999999999999999-999999.seg"]
+    assert len(segments) > 10
+
+    result = land_market(lake, landing, "um", unit_frames=50)
+    assert result.segments == len(segments) and closed_segments(landing) == []
+    assert sorted((landing / "landed").iterdir()) == sorted(
+        landing / "landed" / p.name for p in segments
+    )
+    assert result.rows == {"agg_trades": 300}
+    assert 6 <= len(result.batches) == len(set(result.batches)) <= 8  # about 50 frames a unit
+    rows = lake.read(AGG_TRADES)
+    assert rows.get_column("agg_trade_id").sort().to_list() == list(range(300))
+    assert rows.get_column("batch_id").n_unique() == len(result.batches)
+    assert lake.read(GAPS).height == 0
+
+
 def _disconnect_at_the_end(tmp_path: Path) -> Lake:
     """Ids 0..9 stored, then a disconnect window after id 9 with no stored row after it."""
     lake = Lake(str(tmp_path / "lake"))

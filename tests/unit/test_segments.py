@@ -61,6 +61,19 @@ def test_chunk_pieces_survive_short_writes(tmp_path: Path, monkeypatch: pytest.M
     )
 
 
+def test_pieces_cut_a_chunk_on_frame_boundaries_even_with_raw_newlines(tmp_path: Path) -> None:
+    sent = frames(10)
+    sent[4] = b'{"odd":"line\nbreak"}'  # a raw newline inside a frame
+    path = write_chunks(tmp_path, [sent])
+    (chunk,) = read_segment(path).chunks
+    pieces = list(chunk.pieces(3))
+    assert [len(p) for p in pieces] == [3, 3, 3, 1]
+    assert [f for p in pieces for f in p.frames()] == sent
+    assert [ns for p in pieces for ns in p.recv_ns] == list(range(10))
+    assert b"".join(p.lines for p in pieces) == chunk.lines
+    assert list(chunk.pieces(10)) == [chunk]
+
+
 def test_round_trip(tmp_path: Path) -> None:
     batches = [frames(10), frames(5, 10), frames(1, 15)]
     path = write_chunks(tmp_path, batches)
