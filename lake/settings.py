@@ -13,7 +13,7 @@ import re
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -31,6 +32,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from lake.binance.endpoints import Endpoints
 
 DEFAULT_CONFIG_PATH = Path("config/lake.yaml")
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -199,11 +203,21 @@ class Settings(BaseSettings):
     )
 
     exchange: Annotated[str, AfterValidator(_check_exchange)] = "sim"
+    # Binance API key (read-only is enough), sent only to routes that ask for one: USD-M
+    # historicalTrades, which fills trade-id gaps. Best set as LAKE_API_KEY, not in a file.
+    api_key: SecretStr | None = None
     markets: MarketsConfig = Field(default_factory=MarketsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    def endpoints(self, url: str) -> Endpoints:
+        """The endpoints of the exchange at ``url`` (``live`` or a base URL), with the API key."""
+        from lake.binance.endpoints import Endpoints
+
+        key = self.api_key.get_secret_value() if self.api_key is not None else None
+        return Endpoints.for_exchange(url, api_key=key or None)
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,6 @@ from lake.backfill.plan import Plan, PlanItem
 from lake.backfill.provenance import Outcome
 from lake.backfill.request import BackfillRequest
 from lake.backfill.run import Options, ingest_one, plan_sync, record_missing
-from lake.binance.endpoints import Endpoints
 from lake.settings import Settings
 from lake.storage import Lake
 
@@ -28,7 +27,7 @@ def plan_backfill(settings: Settings, exchange_url: str, request: BackfillReques
     """List the archive, read ``ops.sources`` and plan; records missing archive files."""
     lake = Lake.from_settings(settings)
     lake.create_all()
-    plan = plan_sync(lake, Endpoints.for_exchange(exchange_url), request)
+    plan = plan_sync(lake, settings.endpoints(exchange_url), request)
     if plan.missing:
         record_missing(lake, plan)
     return plan
@@ -51,7 +50,7 @@ def ingest_item(
     """Fetch, verify, parse, write and record one archive file or one REST day."""
     outcome = ingest_one(
         Lake.from_settings(settings),
-        Endpoints.for_exchange(exchange_url),
+        settings.endpoints(exchange_url),
         item,
         now_ms=now_ms,
         options=Options(weight_window_s=weight_window_s),

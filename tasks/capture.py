@@ -10,7 +10,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from lake.binance.endpoints import Endpoints
 from lake.binance.rest import RestClient
 from lake.capture.collector import CapturePlan, Snapshot, collect
 from lake.capture.land import land_market
@@ -53,7 +52,7 @@ def capture(
         summary = asyncio.run(
             collect(
                 lake,
-                Endpoints.for_exchange(url),
+                settings.endpoints(url),
                 plan,
                 settings.capture,
                 duration_s=duration_s,
@@ -92,7 +91,7 @@ def repair_gaps(settings: Settings) -> dict[str, int]:
     lake = Lake.from_settings(settings)
 
     async def run(url: str) -> dict[str, int]:
-        async with RestClient(Endpoints.for_exchange(url)) as client:
+        async with RestClient(settings.endpoints(url)) as client:
             r = await repair_open_gaps(lake, client, max_ids=settings.capture.max_rest_fill_ids)
         return {"repaired": r.repaired, "rows": r.rows, "left_open": r.left_open}
 

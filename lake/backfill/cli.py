@@ -87,13 +87,12 @@ async def _run(
 ) -> Summary | None:
     from lake.backfill.request import RequestError
     from lake.backfill.run import Options, execute, make_plan
-    from lake.binance.endpoints import Endpoints
     from lake.binance.rest import RestClient
     from lake.binance.vision import VisionClient
     from lake.storage import Lake
 
     lake = Lake.from_settings(settings)
-    endpoints = Endpoints.for_exchange(url)
+    endpoints = settings.endpoints(url)
     max_dl = settings.backfill.max_concurrent_downloads
     vision_client = VisionClient(endpoints, max_concurrent=max_dl)
     async with vision_client as vision, RestClient(endpoints) as rest:

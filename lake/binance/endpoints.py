@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
@@ -127,7 +127,8 @@ class WsConnection:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Every base URL of one exchange. Build it with :meth:`for_exchange`."""
+    """Every base URL of one exchange, and the API key for the routes that want one. Build it
+    with :meth:`for_exchange`."""
 
     spot_ws: str
     um_ws_public: str
@@ -136,12 +137,14 @@ class Endpoints:
     um_rest: str
     vision: str
     vision_listing: str
+    api_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def for_exchange(cls, value: str) -> Endpoints:
+    def for_exchange(cls, value: str, *, api_key: str | None = None) -> Endpoints:
         """``"live"`` or the base URL of a built-in exchange, e.g. ``http://127.0.0.1:8765``.
 
         ``"sim"`` is resolved by the caller, who starts the built-in exchange and passes its URL.
+        ``api_key`` is sent (as ``X-MBX-APIKEY``) only to routes that ask for one.
 
         Raises:
             ValueError: for ``"sim"`` or anything that is not ``live`` or ``http(s)://host[:port]``.
@@ -155,6 +158,7 @@ class Endpoints:
                 um_rest="https://fapi.binance.com",
                 vision="https://data.binance.vision",
                 vision_listing="https://s3-ap-northeast-1.amazonaws.com/data.binance.vision",
+                api_key=api_key,
             )
         match = _BASE_URL_RE.match(value)
         if match is None:
@@ -174,6 +178,7 @@ class Endpoints:
             um_rest=http,
             vision=http,
             vision_listing=f"{http}/vision",
+            api_key=api_key,
         )
 
     def ws_base(self, route: WsRoute) -> str:

@@ -17,6 +17,9 @@ WEIGHT_BUDGET_PER_MINUTE: dict[Market, int] = {"spot": 6000, "um": 2400}
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 """Response header carrying the weight used in the current minute (§2.3)."""
 
+API_KEY_HEADER = "X-MBX-APIKEY"
+"""Request header carrying the API key, for routes of security type MARKET_DATA."""
+
 
 @dataclass(frozen=True)
 class IpQuota:
@@ -45,6 +48,7 @@ class RestEndpoint:
         symbol_param: ``pair`` for indexPriceKlines, else ``symbol``.
         max_window_ms: the widest ``startTime``–``endTime`` window the route accepts.
         history_days: how far back the route serves data, when limited.
+        api_key: the route wants an API key (``X-MBX-APIKEY``; security type MARKET_DATA).
     """
 
     market: Market
@@ -57,6 +61,7 @@ class RestEndpoint:
     symbol_param: str = "symbol"
     max_window_ms: int | None = None
     history_days: int | None = None
+    api_key: bool = False
 
     def weight_for(self, limit: int | None = None) -> int:
         """The weight of one call with ``limit`` (the default limit when ``None``)."""
@@ -107,9 +112,10 @@ UM_PREMIUM_INDEX = RestEndpoint(_UM, "/fapi/v1/premiumIndex", 1, weight_all_symb
 UM_OPEN_INTEREST = RestEndpoint(_UM, "/fapi/v1/openInterest", 1)
 UM_AGG_TRADES = RestEndpoint(_UM, "/fapi/v1/aggTrades", 20, 500, 1000, max_window_ms=_HOUR_MS)
 # Old trade lookup, paged by trade id (not in BINANCE.md §2.1: weights from the spot REST docs
-# and the USD-M "Old Trades Lookup" page). Live USD-M asks for an API key here.
+# and the USD-M "Old Trades Lookup" page). USD-M asks for an API key here (MARKET_DATA); spot
+# no longer does.
 SPOT_HISTORICAL_TRADES = RestEndpoint("spot", "/api/v3/historicalTrades", 25, 500, 1000)
-UM_HISTORICAL_TRADES = RestEndpoint(_UM, "/fapi/v1/historicalTrades", 20, 100, 500)
+UM_HISTORICAL_TRADES = RestEndpoint(_UM, "/fapi/v1/historicalTrades", 20, 100, 500, api_key=True)
 
 
 def _futures_data(name: str) -> RestEndpoint:

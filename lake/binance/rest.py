@@ -25,7 +25,13 @@ import msgspec
 
 from lake.binance.budget import WeightBudget, shared_budget
 from lake.binance.endpoints import Endpoints
-from lake.binance.limits import WEIGHT_BUDGET_PER_MINUTE, WEIGHT_HEADER, IpQuota, RestEndpoint
+from lake.binance.limits import (
+    API_KEY_HEADER,
+    WEIGHT_BUDGET_PER_MINUTE,
+    WEIGHT_HEADER,
+    IpQuota,
+    RestEndpoint,
+)
 from lake.settings import Market
 
 RETRY_STATUSES = frozenset({408, 500, 502, 503, 504})
@@ -140,19 +146,38 @@ class RestClient:
         if limit is not None:
             query["limit"] = limit
         url = self.endpoints.rest_url(endpoint.market, endpoint.path)
+        key = self.endpoints.api_key if endpoint.api_key else None
         if endpoint.quota is not None:
             await self._reserve(self.quota(endpoint.market, endpoint.quota), 1)
-        return await self._send(endpoint.market, url, query, weight=endpoint.weight_for(limit))
+        try:
+            return await self._send(
+                endpoint.market,
+                url,
+                query,
+                weight=endpoint.weight_for(limit),
+                headers={API_KEY_HEADER: key} if key else None,
+            )
+        except RestError as exc:
+            if exc.status == 401 and endpoint.api_key:
+                hint = "was refused" if key else "is needed: set LAKE_API_KEY"
+                raise RestError(f"{exc} (an API key {hint})", status=401) from None
+            raise
 
     async def _send(
-        self, market: Market, url: str, params: Mapping[str, Any], *, weight: int
+        self,
+        market: Market,
+        url: str,
+        params: Mapping[str, Any],
+        *,
+        weight: int,
+        headers: Mapping[str, str] | None = None,
     ) -> bytes:
         budget = self.budget(market)
         last_error = "no attempt made"
         for attempt in range(1, self.retry.attempts + 1):
             await self._reserve(budget, weight)
             try:
-                resp = await self._client.get(url, params=params)
+                resp = await self._client.get(url, params=params, headers=headers)
             except httpx.TransportError as exc:  # timeouts, resets, refused connections
                 last_error = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(self.retry.delay(attempt))

@@ -65,7 +65,6 @@ def collect(
 
     from rich.live import Live
 
-    from lake.binance.endpoints import Endpoints
     from lake.capture.collector import CapturePlan, CollectorBusy
     from lake.capture.collector import collect as run_collect
     from lake.simulator import SimulatorError, exchange_url
@@ -87,7 +86,7 @@ def collect(
             loop.add_signal_handler(sig, stop.set)
         return await run_collect(
             lake,
-            Endpoints.for_exchange(url),
+            settings.endpoints(url),
             plan,
             settings.capture,
             duration_s=duration,
@@ -121,7 +120,6 @@ def land(
     import asyncio
     from pathlib import Path
 
-    from lake.binance.endpoints import Endpoints
     from lake.binance.rest import RestClient
     from lake.capture.land import land_market
     from lake.capture.repair import repair_open_gaps
@@ -143,7 +141,7 @@ def land(
     if repair:
 
         async def fix(url: str) -> Any:
-            async with RestClient(Endpoints.for_exchange(url)) as client:
+            async with RestClient(settings.endpoints(url)) as client:
                 return await repair_open_gaps(
                     lake, client, max_ids=settings.capture.max_rest_fill_ids
                 )

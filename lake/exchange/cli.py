@@ -46,6 +46,12 @@ def serve(
     start: Annotated[str, typer.Option(help="Exchange clock start (ISO UTC); default now.")] = "",
     clock_speed: Annotated[float, typer.Option(help="Exchange seconds per wall second.")] = 1.0,
     agg_rate: Annotated[float, typer.Option(help="aggTrades per second per symbol.")] = 15.0,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="API key that USD-M historicalTrades then requires, as Binance does (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the exchange: prints http://127.0.0.1:PORT first, runs until SIGINT/SIGTERM."""
     import asyncio
@@ -79,7 +85,14 @@ def serve(
     from lake.exchange.replay import Recording, ReplayError
 
     try:
-        config = replace(ExchangeConfig(), seed=seed, symbols=specs, host=host, port=port)
+        config = replace(
+            ExchangeConfig(),
+            seed=seed,
+            symbols=specs,
+            host=host,
+            port=port,
+            api_keys=tuple(api_key or ()),
+        )
         recording = Recording(list(replay), speed) if replay else None
         state = create_state(
             config, clock=Clock(start_ms, clock_speed), faults=faults, replay=recording

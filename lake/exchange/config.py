@@ -203,6 +203,9 @@ class ExchangeConfig:
     limits: RateLimits = field(default_factory=RateLimits)
     vision_delay_s: float = 900.0  # a daily file appears this long after the day ends (+ jitter)
     vision_jitter_s: float = 3600.0
+    # API keys accepted by routes of security type MARKET_DATA (USD-M historicalTrades), which
+    # then answer 401 without one of them, as Binance does; empty: those routes are open.
+    api_keys: tuple[str, ...] = ()
 
     def spec(self, market: str, symbol: str) -> SymbolSpec | None:
         """The spec of ``symbol`` on ``market``, or None if it is not listed."""

@@ -113,6 +113,7 @@ class Route:
     weight: int | Callable[[Params], int]
     handler: Handler
     quota: str | None = None
+    api_key: bool = False  # security type MARKET_DATA: X-MBX-APIKEY required
 
 
 def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -126,6 +127,8 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         retry = 0
         try:
             forced = await _rest_faults(state, request.path)
+            if route.api_key and state.config.api_keys:
+                _check_api_key(request.headers.get("X-MBX-APIKEY", ""), state.config.api_keys)
             params = Params(request, state, route.market)
             weight = route.weight(params) if callable(route.weight) else route.weight
             if forced is None:
@@ -164,6 +167,14 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         return resp
 
     return handle
+
+
+def _check_api_key(key: str, accepted: tuple[str, ...]) -> None:
+    """Binance's answers to a MARKET_DATA request without a key (-2014) or with a wrong one."""
+    if not key:
+        raise ApiError(-2014, "API-key format invalid.", 401)
+    if key not in accepted:
+        raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
 
 
 def _json(body: Any, status: int) -> web.Response:

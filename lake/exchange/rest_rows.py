@@ -108,7 +108,7 @@ def historical_trades(p: Params, spec: SymbolSpec) -> list[dict[str, Any]]:
     One row: ``{"id","price","qty","quoteQty","time","isBuyerMaker"}`` (spot adds
     ``isBestMatch``); ``price`` and ``qty`` print the digits the ``@trade`` stream prints.
     """
-    limit = p.limit(500, 1000 if spec.market == "spot" else 500)
+    limit = p.limit(500, 1000) if spec.market == "spot" else p.limit(100, 500)
     m = p.state.market
     from_id = p.int_opt("fromId")
     if from_id is None:

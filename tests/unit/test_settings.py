@@ -114,3 +114,16 @@ def test_writable_root_checks_without_creating(tmp_path: Path) -> None:
     check_writable_root(StorageConfig(root=str(fine)))
     assert not (tmp_path / "new").exists()
     check_writable_root(StorageConfig(root="s3://bucket/lake"))  # remote: checked on first write
+
+
+def test_api_key_from_the_environment_reaches_the_endpoints_and_never_a_repr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "exchange: live\n")
+    assert load_settings(path).endpoints("live").api_key is None
+    monkeypatch.setenv("LAKE_API_KEY", "k3y-value")
+    settings = load_settings(path)
+    endpoints = settings.endpoints("live")
+    assert endpoints.api_key == "k3y-value"
+    assert settings.endpoints("http://127.0.0.1:8765").api_key == "k3y-value"
+    assert "k3y-value" not in repr(settings) and "k3y-value" not in repr(endpoints)
