@@ -65,6 +65,13 @@ def test_faults_and_clock_options() -> None:
         assert httpx.get(f"{url}/fapi/v1/time").json()["serverTime"] < 1_704_070_000_000
 
 
+def test_api_key_option_guards_usdm_historical_trades() -> None:
+    with serve("--port", "0", "--api-key", "k1", "--api-key", "k2") as (url, _):
+        path, q = f"{url}/fapi/v1/historicalTrades", {"symbol": "BTCUSDT", "limit": 2}
+        assert httpx.get(path, params=q).json()["code"] == -2014
+        assert httpx.get(path, params=q, headers={"X-MBX-APIKEY": "k2"}).status_code == 200
+
+
 def test_replay_option_serves_the_recording() -> None:
     path = realdata("cryptofeed", "BINANCE_FUTURES.ws.1.0")
     with serve("--port", "0", "--replay", str(path), "--speed", "0") as (url, _):
