@@ -45,6 +45,18 @@ def test_the_exchange_answers_like_binance_without_a_key(keyed: Any) -> None:
         assert c.get("/fapi/v1/aggTrades", params=q).status_code == 200
 
 
+def _recent_trades(base_url: str, limit: int) -> list[dict[str, Any]]:
+    """The exchange's latest USD-M BTCUSDT trades, asked for with the key."""
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        resp = c.get(
+            "/fapi/v1/historicalTrades",
+            params={"symbol": "BTCUSDT", "limit": limit},
+            headers={"X-MBX-APIKEY": KEY},
+        )
+    rows: list[dict[str, Any]] = resp.json()
+    return rows
+
+
 def _trades(base_url: str, api_key: str | None, from_id: int) -> pl.DataFrame:
     async def go() -> pl.DataFrame:
         endpoints = Endpoints.for_exchange(base_url, api_key=api_key)
@@ -57,13 +69,7 @@ def _trades(base_url: str, api_key: str | None, from_id: int) -> pl.DataFrame:
 
 
 def test_the_client_sends_its_key_to_usdm_historical_trades(keyed: Any) -> None:
-    with httpx.Client(base_url=keyed.base_url, timeout=30) as c:
-        recent = c.get(
-            "/fapi/v1/historicalTrades",
-            params={"symbol": "BTCUSDT", "limit": 100},
-            headers={"X-MBX-APIKEY": KEY},
-        ).json()
-    first = recent[0]["id"]
+    first = _recent_trades(keyed.base_url, 100)[0]["id"]
     rows = _trades(keyed.base_url, KEY, first)
     assert rows.get_column("trade_id").to_list()[:21] == list(range(first, first + 21))
     with pytest.raises(RestError, match="API key is needed: set LAKE_API_KEY") as missing:
@@ -108,12 +114,7 @@ def test_a_usdm_trade_gap_waits_for_a_key_then_is_repaired(keyed: Any, tmp_path:
     from lake.schemas import GAPS, TRADES
     from lake.storage import Lake
 
-    with httpx.Client(base_url=keyed.base_url, timeout=30) as c:
-        trades = c.get(
-            "/fapi/v1/historicalTrades",
-            params={"symbol": "BTCUSDT", "limit": 30},
-            headers={"X-MBX-APIKEY": KEY},
-        ).json()
+    trades = _recent_trades(keyed.base_url, 30)
     sink = LandingSink(tmp_path / "landing" / "um", prefix="um")
     for i, t in enumerate(trades):
         if 10 <= i < 20:
