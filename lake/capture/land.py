@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -287,9 +287,27 @@ def id_holes_around(
         pl.col(id_col).n_unique().alias("ids"),
         pl.col(time_col).min().alias("first"),
     )
-    for market, symbol, lo, hi, n_ids, first in ranges.iter_rows():
+    table = lake.scan(spec, with_partitions=True)
+    cols = ["market", "symbol", id_col, time_col]
+    since = ranges.get_column("first").min().date() - timedelta(days=1)  # type: ignore[union-attr]
+    recent = table.filter(pl.col(DATE) >= since)
+    # A batch nearly always continues the stored ids: the row at lo - 1 of every symbol, in one
+    # read that file statistics prune; only symbols without one are searched further.
+    continuing = recent.filter(
+        pl.any_horizontal(
+            (pl.col("market") == m) & (pl.col("symbol") == s) & (pl.col(id_col) == lo - 1)
+            for m, s, lo in ranges.select("market", "symbol", "lo").iter_rows()
+        )
+    )
+    found = {
+        (row[0], row[1]): pl.DataFrame([row], schema=frame.select(cols).schema, orient="row")
+        for row in continuing.select(cols).collect().iter_rows()
+    }
+    for market, symbol, lo, hi, n_ids in ranges.drop("first").iter_rows():
         key = (pl.col("market") == market) & (pl.col("symbol") == symbol)
-        before = _last_before(lake, spec, key, id_col, time_col, lo, first.date())
+        before = found.get((market, symbol))
+        if before is None:
+            before = _last_before(table.filter(key), recent.filter(key), cols, id_col, lo)
         if hi - lo + 1 == n_ids and (before.height == 0 or before.item(0, id_col) == lo - 1):
             continue  # the usual case: dense ids continuing the stored ones; nothing to sort
         part = frame.filter(key) if ranges.height > 1 else frame
@@ -326,26 +344,12 @@ def id_holes_around(
 
 
 def _last_before(
-    lake: Lake,
-    spec: TableSpec,
-    key: pl.Expr,
-    id_col: str,
-    time_col: str,
-    lo: int,
-    first_day: date,
+    table: pl.LazyFrame, recent: pl.LazyFrame, cols: list[str], id_col: str, lo: int
 ) -> pl.DataFrame:
-    """The stored row with the largest id below ``lo``: first ``lo - 1`` itself (a batch nearly
-    always continues the stored ids, and one id is found from file statistics), then the batch's
-    first day and the day before, then the whole table."""
-    cols = ["market", "symbol", id_col, time_col]
-    table = lake.scan(spec, with_partitions=True).filter(key)
-    recent = table.filter(pl.col(DATE) >= first_day - timedelta(days=1))
-    for lf in (
-        recent.filter(pl.col(id_col) == lo - 1),
-        recent.filter(pl.col(id_col) < lo),
-        table.filter(pl.col(id_col) < lo),
-    ):
-        row = lf.select(cols).top_k(1, by=id_col).collect()
+    """The stored row (of one symbol) with the largest id below ``lo``: looked for in the
+    batch's first day and the day before, then in the whole table."""
+    for lf in (recent, table):
+        row = lf.filter(pl.col(id_col) < lo).select(cols).top_k(1, by=id_col).collect()
         if row.height:
             return row
     return row

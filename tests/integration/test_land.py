@@ -17,11 +17,11 @@ from lake.storage import Lake
 T0_MS = 1_704_067_200_000  # 2024-01-01
 
 
-def agg(a: int) -> bytes:
+def agg(a: int, symbol: str = "BTCUSDT") -> bytes:
     payload = {
         "e": "aggTrade",
         "E": T0_MS + a * 10 + 1,
-        "s": "BTCUSDT",
+        "s": symbol,
         "a": a,
         "p": "42000.1",
         "q": "0.5",
@@ -30,7 +30,7 @@ def agg(a: int) -> bytes:
         "T": T0_MS + a * 10,
         "m": a % 2 == 0,
     }
-    return json.dumps({"stream": "btcusdt@aggTrade", "data": payload}).encode()
+    return json.dumps({"stream": f"{symbol.lower()}@aggTrade", "data": payload}).encode()
 
 
 def mark(second: int) -> bytes:
@@ -137,6 +137,25 @@ def test_units_run_across_segments_and_every_segment_is_moved_aside(tmp_path: Pa
     assert rows.get_column("agg_trade_id").sort().to_list() == list(range(300))
     assert rows.get_column("batch_id").n_unique() == len(result.batches)
     assert lake.read(GAPS).height == 0
+
+
+def test_each_symbol_is_checked_against_its_own_stored_ids(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.create_all()
+    landing = tmp_path / "landing" / "um"
+    write(landing, [agg(a, s) for s in ("AAAUSDT", "BBBUSDT", "CCCUSDT") for a in range(10)])
+    land_market(lake, landing, "um")
+    later = [agg(a, "AAAUSDT") for a in range(10, 20)]  # continues
+    later += [agg(a, "BBBUSDT") for a in range(15, 20)]  # 10..14 lost
+    later += [agg(a, "CCCUSDT") for a in range(30, 40)]  # 10..29 lost: found by the wider search
+    later += [agg(a, "DDDUSDT") for a in range(500, 510)]  # a new symbol: nothing before it
+    write(landing, later)
+    land_market(lake, landing, "um")
+    gaps = lake.read(GAPS).filter(pl.col("kind") == "id").sort("symbol")
+    assert gaps.select("symbol", "start_id", "end_id").rows() == [
+        ("BBBUSDT", 10, 14),
+        ("CCCUSDT", 10, 29),
+    ]
 
 
 def _disconnect_at_the_end(tmp_path: Path) -> Lake:
