@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 import polars as pl
@@ -28,6 +29,11 @@ LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold", "ops")
 
 DATE = "date"
 """Name of the derived partition column (UTC day of the table's time column)."""
+
+KEY_TIME_SLACK = timedelta(minutes=1)
+"""How far apart the ``key_time`` of two copies of one key may be. They differ by less than a
+millisecond (the archive's µs against the stream's ms); the slack is wide so that no copy is
+ever missed, and still narrow enough that only the files of a minute or two are read."""
 
 MS = pl.Datetime("ms", "UTC")
 US = pl.Datetime("us", "UTC")
@@ -62,6 +68,9 @@ class TableSpec:
         merge_keys: the natural key; a merge on it makes every write idempotent.
         sort_keys: row order inside files (also the z-order columns for compaction).
         watermark_by: the columns a watermark is grouped by.
+        key_time: a time column that every copy of one key carries, within
+            :data:`KEY_TIME_SLACK` (a trade's time, whether it came from the stream, REST or the
+            archive), so that looking for stored keys reads only files of that time.
     """
 
     layer: Layer
@@ -73,6 +82,7 @@ class TableSpec:
     time_columns: tuple[str, ...] = ()
     watermark_by: tuple[str, ...] = ()
     description: str = ""
+    key_time: str | None = None
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +95,7 @@ class TableSpec:
             *self.sort_keys,
             *self.time_columns,
             *self.watermark_by,
+            *((self.key_time,) if self.key_time else ()),
             *(p for p in self.partition_by if p != DATE),
         )
         unknown = [n for n in referenced if n not in by_name]
@@ -186,6 +197,7 @@ AGG_TRADES = TableSpec(
         *_lineage(recv=True),
     ),
     merge_keys=("market", "symbol", "agg_trade_id"),
+    key_time="transact_time",
     sort_keys=("symbol", "agg_trade_id"),
     partition_by=("market", DATE),
     time_columns=("transact_time",),
@@ -211,6 +223,7 @@ TRADES = TableSpec(
         *_lineage(recv=True),
     ),
     merge_keys=("market", "symbol", "trade_id"),
+    key_time="trade_time",
     sort_keys=("symbol", "trade_id"),
     partition_by=("market", DATE),
     time_columns=("trade_time",),

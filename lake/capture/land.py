@@ -289,11 +289,12 @@ def id_holes_around(
     )
     table = lake.scan(spec, with_partitions=True)
     cols = ["market", "symbol", id_col, time_col]
-    since = ranges.get_column("first").min().date() - timedelta(days=1)  # type: ignore[union-attr]
-    recent = table.filter(pl.col(DATE) >= since)
+    first = ranges.get_column("first").min()
+    recent = table.filter(pl.col(DATE) >= first.date() - timedelta(days=1))  # type: ignore[union-attr]
     # A batch nearly always continues the stored ids: the row at lo - 1 of every symbol, in one
-    # read that file statistics prune; only symbols without one are searched further.
-    continuing = recent.filter(
+    # read of the files of the last minutes; only symbols without one are searched further.
+    near = recent.filter(pl.col(time_col) >= first - PREDECESSOR_WINDOW)  # type: ignore[operator]
+    continuing = near.filter(
         pl.any_horizontal(
             (pl.col("market") == m) & (pl.col("symbol") == s) & (pl.col(id_col) == lo - 1)
             for m, s, lo in ranges.select("market", "symbol", "lo").iter_rows()
@@ -341,6 +342,11 @@ def id_holes_around(
                 )
             )
     return pl.concat(out) if out else pl.DataFrame()
+
+
+PREDECESSOR_WINDOW = timedelta(minutes=10)
+"""How far back of a batch the stored row before each symbol's first new id is looked for in one
+read; a symbol whose last stored trade is older is searched on its own."""
 
 
 def _last_before(

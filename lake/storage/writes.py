@@ -26,7 +26,7 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError
 
-from lake.schemas import DATE, TableSpec, delta_arrow_schema
+from lake.schemas import DATE, KEY_TIME_SLACK, TableSpec, delta_arrow_schema
 from lake.storage.lineage import ARRIVAL_COLUMNS, CommitInfo, describe, new_batch_id
 
 if TYPE_CHECKING:
@@ -344,6 +344,11 @@ def _keys_in_range(
     cond = pl.lit(True)
     for col in spec.partition_by:
         cond = cond & pl.col(col).is_in(staged.get_column(col).unique().to_list())
+    if spec.key_time is not None:
+        # the files of the batch's time only, not every file of its days
+        times = staged.get_column(spec.key_time)
+        lo, hi = times.min() - KEY_TIME_SLACK, times.max() + KEY_TIME_SLACK  # type: ignore[operator]
+        cond = cond & pl.col(spec.key_time).is_between(lo, hi)
     for col in keys:
         series = staged.get_column(col)
         if series.dtype.is_numeric() or series.dtype.is_temporal():

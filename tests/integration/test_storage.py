@@ -206,6 +206,20 @@ def test_insert_only_path_appends_just_the_new_keys(lake: Lake) -> None:
     assert set(table.filter(pl.col("agg_trade_id") >= 100)["batch_id"]) == {"w"}
 
 
+def test_insert_only_path_finds_stored_keys_whose_times_differ_in_precision(lake: Lake) -> None:
+    """Copies of one trade carry times a fraction of a millisecond apart (the archive's µs, the
+    stream's ms): the read of stored keys is pruned by time, and that must not hide them."""
+    archive = agg_trades(range(0, 100), source="vision")
+    lake.merge(AGG_TRADES, archive, source="vision", batch_id="v")
+    lake.merge(AGG_TRADES, agg_trades(range(5000, 5010)), source="rest", batch_id="far")
+    # id 99 is stored at a time just before the earliest time of this batch
+    live = agg_trades(range(99, 120), start=T0 + timedelta(microseconds=999), source="ws")
+    result = lake.merge(AGG_TRADES, live, source="ws", batch_id="w", update="never")
+    assert result.inserted == 20
+    table = lake.read(AGG_TRADES)
+    assert table.height == table["agg_trade_id"].n_unique() == 130
+
+
 def test_insert_only_path_repairs_a_race(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another writer commits the same keys between the existence check and the append: the
     post-commit check finds the duplicates and leaves one row per key, the archive's or REST's
