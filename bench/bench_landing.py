@@ -17,10 +17,15 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from bench import best_of
+
+if TYPE_CHECKING:
+    from lake.capture.segments import Chunk
 
 T0_MS = 1_704_067_200_000  # 2024-01-01, so that 30 lands stay in one day
 SYMBOLS = 50
@@ -38,6 +43,15 @@ def _trade(t: int) -> bytes:
     data = {"e": "trade", "E": T0_MS + t, "T": T0_MS + t, "s": "BTCUSDT", "t": 8_000_000_000 + t}
     data |= {"p": f"{60000 + t % 997 / 10:.2f}", "q": "0.032", "X": "MARKET", "m": t % 2 == 0}
     return json.dumps({"stream": "btcusdt@trade", "data": data}, separators=(",", ":")).encode()
+
+
+def _trade_chunk(n: int) -> Chunk:
+    """A landing chunk of ``n`` btcusdt@trade frames."""
+    from lake.capture.segments import Chunk
+
+    frames = [_trade(t) for t in range(n)]
+    lengths = np.array([len(f) for f in frames], dtype=np.uint32)
+    return Chunk(b"btcusdt@trade", list(range(n)), b"".join(f + b"\n" for f in frames), lengths)
 
 
 def growing_day(work: Path) -> tuple[list[float], int]:
@@ -69,18 +83,11 @@ def growing_day(work: Path) -> tuple[list[float], int]:
 def pieces() -> tuple[float, float, int]:
     """(s whole, s in pieces, frames) for one stream's 75,000-frame chunk."""
     from lake.capture.land import parse_chunks
-    from lake.capture.segments import Chunk
 
-    frames = [_trade(t) for t in range(75_000)]
-    chunk = Chunk(
-        b"btcusdt@trade",
-        list(range(len(frames))),
-        b"".join(f + b"\n" for f in frames),
-        np.array([len(f) for f in frames], dtype=np.uint32),
-    )
-    whole = _best(lambda: parse_chunks("um", [chunk], "b", piece_frames=len(frames)))
-    cut = _best(lambda: parse_chunks("um", [chunk], "b"))
-    return whole, cut, len(frames)
+    chunk = _trade_chunk(75_000)
+    whole = best_of(lambda: parse_chunks("um", [chunk], "b", piece_frames=len(chunk)))
+    cut = best_of(lambda: parse_chunks("um", [chunk], "b"))
+    return whole, cut, len(chunk)
 
 
 def dictionaries(work: Path) -> tuple[tuple[float, int], tuple[float, int], int]:
@@ -88,22 +95,15 @@ def dictionaries(work: Path) -> tuple[tuple[float, int], tuple[float, int], int]
     from deltalake import WriterProperties, write_deltalake
 
     from lake.capture.land import parse_chunks
-    from lake.capture.segments import Chunk
     from lake.schemas import TRADES
     from lake.storage.writes import to_delta_arrow, with_partitions, writer_properties
 
-    frames = [_trade(t) for t in range(200_000)]
-    chunk = Chunk(
-        b"btcusdt@trade",
-        list(range(len(frames))),
-        b"".join(f + b"\n" for f in frames),
-        np.array([len(f) for f in frames], dtype=np.uint32),
-    )
+    chunk = _trade_chunk(200_000)
     data = to_delta_arrow(TRADES, with_partitions(TRADES, parse_chunks("um", [chunk], "b").trades))
 
     def write(props: WriterProperties, name: str) -> tuple[float, int]:
         target = work / name
-        seconds = _best(
+        seconds = best_of(
             lambda: write_deltalake(str(target), data, mode="append", writer_properties=props)
         )
         size = sum(p.stat().st_size for p in target.rglob("*.parquet")) // 3
@@ -112,15 +112,6 @@ def dictionaries(work: Path) -> tuple[tuple[float, int], tuple[float, int], int]
     everywhere = write(WriterProperties(compression="ZSTD"), "everywhere")
     chosen = write(writer_properties(TRADES), "chosen")
     return everywhere, chosen, data.num_rows
-
-
-def _best(fn: Callable[[], object], runs: int = 3) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
+from bench import best_of
 from lake.binance.parse import parse_vision_csv, parse_ws_frames
 
 N_FRAMES = 200_000
@@ -177,15 +176,6 @@ def make_agg_trades_csv(n: int = N_CSV_ROWS) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def _ws_rate(frames: list[bytes], recv: list[int], batch: int) -> float:
     """Frames per second parsing ``frames`` in batches of ``batch`` (best of 3 runs)."""
 
@@ -193,7 +183,7 @@ def _ws_rate(frames: list[bytes], recv: list[int], batch: int) -> float:
         for a in range(0, len(frames), batch):
             parse_ws_frames("um", frames[a : a + batch], recv[a : a + batch], batch_id="bench")
 
-    return len(frames) / _best(run)
+    return len(frames) / best_of(run)
 
 
 def with_faults(frames: list[bytes], every: int = 100) -> list[bytes]:
@@ -205,7 +195,7 @@ def main() -> None:
     frames, recv = make_frames()
     n = len(frames)
     ours = _ws_rate(frames, recv, n)
-    base = n / _best(lambda: baseline_dicts(frames, recv))
+    base = n / best_of(lambda: baseline_dicts(frames, recv))
     print(f"ws frames  parse_ws_frames  {ours:>12,.0f} frames/s  (USD-M mix, one batch of {n:,})")
     print(f"ws frames  json+dict base   {base:>12,.0f} frames/s  ours/base {ours / base:.1f}x")
     for batch in (1_000, 10_000):
@@ -222,8 +212,8 @@ def main() -> None:
             data, market="um", dataset="aggTrades", symbol="BTCUSDT", batch_id="bench"
         )
 
-    csv = _best(ours_csv)
-    bare = _best(lambda: pl.read_csv(data))
+    csv = best_of(ours_csv)
+    bare = best_of(lambda: pl.read_csv(data))
     print(f"aggTrades  parse_vision_csv {rows / csv:>12,.0f} rows/s")
     ratio = csv / bare
     print(
