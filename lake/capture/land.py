@@ -302,14 +302,11 @@ def id_holes_around(
             for m, s, lo in ranges.select("market", "symbol", "lo").iter_rows()
         )
     )
-    found = {
-        (row[0], row[1]): pl.DataFrame([row], schema=frame.select(cols).schema, orient="row")
-        for row in continuing.select(cols).collect().iter_rows()
-    }
+    found = continuing.select(cols).collect()
     for market, symbol, lo, hi, n_ids in ranges.drop("first").iter_rows():
         key = (pl.col("market") == market) & (pl.col("symbol") == symbol)
-        before = found.get((market, symbol))
-        if before is None:
+        before = found.filter(key)
+        if before.height == 0:
             before = _last_before(table.filter(key), recent.filter(key), cols, id_col, lo)
         if hi - lo + 1 == n_ids and (before.height == 0 or before.item(0, id_col) == lo - 1):
             continue  # the usual case: dense ids continuing the stored ones; nothing to sort
@@ -317,8 +314,7 @@ def id_holes_around(
         holes = id_gaps(part, id_col=id_col, time_col=time_col, after=before)
         for hole in holes.iter_rows(named=True):
             stored = (
-                lake.scan(spec)
-                .filter(key & pl.col(id_col).is_between(hole["start_id"], hole["end_id"]))
+                table.filter(key & pl.col(id_col).is_between(hole["start_id"], hole["end_id"]))
                 .select("market", "symbol", id_col, time_col)
                 .collect()
             )
