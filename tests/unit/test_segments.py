@@ -193,5 +193,7 @@ def test_sink_rotates_by_age(tmp_path: Path) -> None:
     for k in range(3):
         sink.append(k, b"f%d" % k)
         sink.flush()
+        while sink.stats.durable_frames <= k:  # written, so the next write finds it aged
+            time.sleep(0.005)
         time.sleep(0.1)
     assert len(sink.close()) == 3
