@@ -7,12 +7,14 @@ before it returns, which is what makes a killed flow resumable.
 
 from __future__ import annotations
 
-from prefect import task
+from typing import Any
+
+from prefect import State, task
 from prefect.cache_policies import NO_CACHE
 
 from lake.backfill.plan import Plan, PlanItem
 from lake.backfill.provenance import Outcome
-from lake.backfill.request import BackfillRequest
+from lake.backfill.request import BackfillRequest, RequestError
 from lake.backfill.run import Options, ingest_one, plan_sync, record_missing
 from lake.settings import Settings
 from lake.storage import Lake
@@ -22,7 +24,18 @@ class ItemFailed(RuntimeError):
     """An item ended in ``error`` (a REST failure, an unreadable file): Prefect retries it."""
 
 
-@task(name="backfill-plan", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def _not_bad_input(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry what may pass next time; a refused request fails the same way every time."""
+    return not isinstance(state.result(raise_on_failure=False), RequestError)
+
+
+@task(
+    name="backfill-plan",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_not_bad_input,
+)
 def plan_backfill(settings: Settings, exchange_url: str, request: BackfillRequest) -> Plan:
     """List the archive, read ``ops.sources`` and plan; records missing archive files."""
     lake = Lake.from_settings(settings)

@@ -6,7 +6,6 @@ imported inside the command.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -85,7 +84,6 @@ def backfill(
 async def _run(
     settings: Any, url: str, request: Any, dry_run: bool, as_json: bool
 ) -> Summary | None:
-    from lake.backfill.request import RequestError
     from lake.backfill.run import Options, execute, make_plan
     from lake.binance.rest import RestClient
     from lake.binance.vision import VisionClient
@@ -97,12 +95,6 @@ async def _run(
     vision_client = VisionClient(endpoints, max_concurrent=max_dl)
     async with vision_client as vision, RestClient(endpoints) as rest:
         plan = await make_plan(lake, request, vision=vision, rest=rest)
-        exchange_today = datetime.fromtimestamp(plan.now_ms / 1000, UTC).date()
-        if request.end > exchange_today:
-            raise RequestError(
-                f"--end {request.end} is in the future for the exchange at {url} "
-                f"(its today is {exchange_today})"
-            )
         if dry_run:
             _print_plan(plan, as_json)
             return None

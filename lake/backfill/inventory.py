@@ -8,7 +8,7 @@ to the pure planner.
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
@@ -17,7 +17,7 @@ import polars as pl
 from lake.backfill.catalog import Series, days, month_end, month_start
 from lake.backfill.model import Holding, SeriesListing
 from lake.backfill.plan import Plan, plan_backfill
-from lake.backfill.request import BackfillRequest
+from lake.backfill.request import BackfillRequest, RequestError
 from lake.binance.limits import RestEndpoint
 from lake.binance.rest import RestClient
 from lake.binance.vision import VisionClient
@@ -109,8 +109,19 @@ async def list_archive(
 async def make_plan(
     lake: Lake, request: BackfillRequest, *, vision: VisionClient, rest: RestClient
 ) -> Plan:
-    """Plan ``request`` against the exchange's clock, the archive and ``ops.sources``."""
-    now_ms = await server_time(rest, request.markets[0])
+    """Plan ``request`` against the exchange's clock, the archive and ``ops.sources``.
+
+    Raises:
+        RequestError: ``request.end`` is after the exchange's today.
+    """
+    market = request.markets[0]
+    now_ms = await server_time(rest, market)
+    exchange_today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+    if request.end > exchange_today:
+        raise RequestError(
+            f"--end {request.end} is in the future for the exchange at "
+            f"{rest.endpoints.rest_url(market, '')} (its today is {exchange_today})"
+        )
     holdings = await asyncio.to_thread(read_holdings, lake, request)
     listings = {} if request.source == "rest" else await list_archive(vision, request)
     return plan_backfill(request, listings=listings, holdings=holdings, now_ms=now_ms)

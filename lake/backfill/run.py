@@ -166,8 +166,7 @@ async def execute(
     summary = Summary(plan)
     progress.planned(plan)
     try:
-        missing = [missing_outcome(m) for m in plan.missing]
-        await asyncio.to_thread(ledger_for(lake).record, missing)
+        missing = await asyncio.to_thread(record_missing, lake, plan)
         for out in missing:
             progress.done(out, used())
         summary.outcomes = missing + list(await asyncio.gather(*(one(i) for i in plan.items)))
@@ -205,8 +204,7 @@ def plan_sync(lake: Lake, endpoints: Endpoints, request: BackfillRequest) -> Pla
 
 
 def record_missing(lake: Lake, plan: Plan) -> list[Outcome]:
-    """Record the plan's missing archive files in ``ops.sources``."""
-    lake.create_all()
+    """Record the plan's missing archive files in ``ops.sources`` (which must exist)."""
     missing = [missing_outcome(m) for m in plan.missing]
     ledger_for(lake).record(missing)
     return missing

@@ -61,6 +61,25 @@ def test_flow_runs_a_task_per_item_and_publishes_progress(
     assert again["statuses"] == {"partial": 3} and again["held_days"] == 9
 
 
+def test_flow_refuses_an_end_past_the_exchanges_today_without_retrying(
+    prefect_harness: None, exchange_factory: Any, tmp_path: Path
+) -> None:
+    from flows.backfill import backfill
+    from lake.backfill.request import RequestError
+
+    ex = exchange_factory(clock=Clock(ms("2024-04-10T12:00:00"), speed=0), symbol_overrides=SMALL)
+    with pytest.raises(RequestError, match="--end 2024-04-11 is in the future for the exchange"):
+        backfill(
+            symbols=["BTCUSDT"],
+            start="2024-04-09",
+            end="2024-04-11",
+            exchange=ex.base_url,
+            root=str(tmp_path / "lake"),
+        )
+    # one attempt: one request for the exchange's time, and nothing listed
+    assert ex.stats.rest_requests == 1 and ex.stats.vision_requests == 0
+
+
 def cli(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
     return subprocess.Popen(
