@@ -372,9 +372,9 @@ def _dedupe_partitions(
     where = {c: fresh.get_column(c).unique().to_list() for c in spec.partition_by}
     scope = _Range(tuple((c, tuple(sorted(set(v)))) for c, v in where.items()))
     keys = list(spec.merge_keys)
-    note = "concurrent writers inserted the same keys"
-    delay = 0.02
-    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+    rank = pl.col("source").replace_strict(SOURCE_PRIORITY, default=9, return_dtype=pl.Int8)
+
+    def attempt() -> int:
         snapshot = lake.open(spec)
         rows = (
             pl.scan_delta(snapshot)
@@ -382,7 +382,6 @@ def _dedupe_partitions(
             .collect()
             .select([*spec.column_names, *spec.derived_partitions])
         )
-        rank = pl.col("source").replace_strict(SOURCE_PRIORITY, default=9, return_dtype=pl.Int8)
         unique = (
             rows.with_columns(rank.alias("_rank"))
             .sort("_rank", maintain_order=True)
@@ -396,26 +395,20 @@ def _dedupe_partitions(
             operation="replace",
             source="dedupe",
             batch_id=f"dedupe:{batch_id}",
-            note=note,
+            note="concurrent writers inserted the same keys",
         )
-        try:
-            write_deltalake(
-                snapshot,
-                to_delta_arrow(spec, with_partitions(spec, spec.conform(logical))),
-                mode="overwrite",
-                predicate=scope.sql(),
-                partition_by=list(spec.partition_by) or None,
-                commit_properties=_props(spec, info),
-                writer_properties=writer_properties(spec),
-            )
-        except CommitFailedError:
-            if attempt == MAX_COMMIT_ATTEMPTS:
-                raise
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 1.0)
-            continue
-        return lake.open(spec).version()
-    raise AssertionError("unreachable")
+        write_deltalake(
+            snapshot,
+            to_delta_arrow(spec, with_partitions(spec, spec.conform(logical))),
+            mode="overwrite",
+            predicate=scope.sql(),
+            partition_by=list(spec.partition_by) or None,
+            commit_properties=_props(spec, info),
+            writer_properties=writer_properties(spec),
+        )
+        return snapshot.version()
+
+    return retry_commit(attempt)[0]
 
 
 def append(
