@@ -159,8 +159,7 @@ async def _fill_ids(
     pages reach is filled from the same pages, so a run of one-id holes (dropped or malformed
     frames) costs one request per page instead of one per hole.
     """
-    table, market, symbol = group[0].table, group[0].market, group[0].symbol
-    spec, id_col, _ = ID_TABLES[table.removeprefix("bronze.")]
+    spec, id_col, _ = ID_TABLES[group[0].table.removeprefix("bronze.")]
     holes = sorted(group, key=lambda g: g.start_id or 0)
     out: dict[str, int | None] = {}  # gap id -> rows filled (None: left for the archive)
     i = 0
@@ -172,22 +171,9 @@ async def _fill_ids(
             i += 1
             continue
         batch_id = new_batch_id("rest")
-        if table == "bronze.agg_trades":
-            pages = await history.agg_trades_by_id(
-                client, market, symbol, from_id=first.start_id, to_id=first.end_id
-            )
-            fetched = parse_rest_agg_trades(
-                pages.bodies, market=market, symbol=symbol, batch_id=batch_id
-            )
-        else:
-            fetched = await history.trades_by_id(
-                client,
-                market,
-                symbol,
-                from_id=first.start_id,
-                to_id=first.end_id,
-                batch_id=batch_id,
-            )
+        fetched = await _rows_by_id(
+            client, first, from_id=first.start_id, to_id=first.end_id, batch_id=batch_id
+        )
         reach = int(fetched.get_column(id_col).max()) if fetched.height else first.end_id  # type: ignore[arg-type]
         covered = [h for h in holes[i:] if h.end_id is not None and h.end_id <= reach]
         covered = covered or [first]
@@ -200,6 +186,20 @@ async def _fill_ids(
             out[h.gap_id] = fill.filter(pl.col(id_col).is_between(h.start_id, h.end_id)).height
         i += len(covered)
     return out
+
+
+async def _rows_by_id(
+    client: RestClient, gap: Gap, *, from_id: int, to_id: int, batch_id: str
+) -> pl.DataFrame:
+    """Bronze rows of ``gap``'s trade table from ``from_id`` through at least ``to_id`` (the last
+    page may run past it)."""
+    market, symbol = gap.market, gap.symbol
+    if gap.table == "bronze.agg_trades":
+        pages = await history.agg_trades_by_id(client, market, symbol, from_id=from_id, to_id=to_id)
+        return parse_rest_agg_trades(pages.bodies, market=market, symbol=symbol, batch_id=batch_id)
+    return await history.trades_by_id(
+        client, market, symbol, from_id=from_id, to_id=to_id, batch_id=batch_id
+    )
 
 
 async def _fill(lake: Lake, client: RestClient, gap: Gap, *, now: datetime | None) -> int | None:
@@ -285,17 +285,7 @@ async def _fill_window_tail(
     cursor, merged = int(last.item()) + 1, 0
     for _ in range(pages):
         batch_id = new_batch_id("rest")
-        if gap.table == "bronze.agg_trades":
-            got = await history.agg_trades_by_id(
-                client, gap.market, gap.symbol, from_id=cursor, to_id=cursor
-            )
-            rows = parse_rest_agg_trades(
-                got.bodies[:1], market=gap.market, symbol=gap.symbol, batch_id=batch_id
-            )
-        else:
-            rows = await history.trades_by_id(
-                client, gap.market, gap.symbol, from_id=cursor, to_id=cursor, batch_id=batch_id
-            )
+        rows = await _rows_by_id(client, gap, from_id=cursor, to_id=cursor, batch_id=batch_id)
         if rows.height == 0:
             return merged, True  # nothing traded since the rows merged so far
 
