@@ -60,6 +60,17 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
+def settings_with_exchange(
+    ctx: typer.Context, exchange: str | None, *, writable: bool = False
+) -> Settings:
+    """The settings of a command that takes its own ``--exchange`` (it wins over the
+    top-level one)."""
+    st = state(ctx)
+    if exchange is not None:
+        st.exchange = exchange
+    return st.settings(writable=writable)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one ``error: …`` line on stderr and exit with ``code``."""
     print(f"error: {message}", file=sys.stderr)

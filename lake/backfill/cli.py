@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lake.clikit import console, emit_json, fail, state
+from lake.clikit import console, emit_json, fail, settings_with_exchange
 
 if TYPE_CHECKING:
     from lake.backfill.plan import Plan
@@ -54,10 +54,7 @@ def backfill(
     from lake.backfill.request import RequestError, request_from_settings
     from lake.simulator import SimulatorError, exchange_url
 
-    st = state(ctx)
-    if exchange is not None:
-        st.exchange = exchange
-    settings = st.settings(writable=not dry_run)
+    settings = settings_with_exchange(ctx, exchange, writable=not dry_run)
     try:
         request = request_from_settings(
             settings,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from lake.clikit import console, emit_json, fail, state
+from lake.clikit import console, emit_json, fail, settings_with_exchange
 
 if TYPE_CHECKING:
     from lake.capture.collector import CollectSummary, Snapshot
@@ -176,10 +176,7 @@ def _open(ctx: typer.Context, exchange: str | None) -> tuple[Settings, Lake]:
     """The settings (``--exchange`` applied, root writable) and the lake, its tables created."""
     from lake.storage import Lake
 
-    st = state(ctx)
-    if exchange is not None:
-        st.exchange = exchange
-    settings = st.settings(writable=True)
+    settings = settings_with_exchange(ctx, exchange, writable=True)
     lake = Lake.from_settings(settings)
     lake.create_all()
     return settings, lake
