@@ -17,18 +17,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import polars as pl
-from deltalake import CommitProperties
 
 from lake.backfill.catalog import Series, day_start
 from lake.backfill.model import Mode
 from lake.backfill.provenance import Outcome, sources_frame
 from lake.schemas import DATE, SOURCES_TABLE, TableSpec
 from lake.storage import Lake, WriteResult
-from lake.storage.lineage import describe
-from lake.storage.writes import literal, quote, retry_commit, to_delta_arrow, with_partitions
+from lake.storage.writes import has_duplicate_keys, literal, quote
 
 APPEND_MIN_ROWS = 100_000
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
@@ -64,7 +61,9 @@ def write_rows(
     """
     spec = series.table
     fresh = mode == "merge" and append_if_new and frame.height >= APPEND_MIN_ROWS
-    if fresh and _unique_keys(spec, frame) and not scope_rows(lake, series, first_day, last_day):
+    # an append, unlike a merge, would keep both copies of a repeated key
+    fresh = fresh and not has_duplicate_keys(frame, spec.merge_keys)
+    if fresh and not scope_rows(lake, series, first_day, last_day):
         result = lake.append(spec, frame, source=source, batch_id=batch_id, note=note)
         if scope_rows(lake, series, first_day, last_day) == frame.height:
             return result
@@ -85,17 +84,6 @@ def scope_rows(lake: Lake, series: Series, first_day: date, last_day: date) -> i
         lf = lf.filter(pl.col(DATE).is_between(first_day, last_day))
     count: int = lf.filter(series.scope(first_day, last_day)).select(pl.len()).collect().item()
     return count
-
-
-def _unique_keys(spec: TableSpec, frame: pl.DataFrame) -> bool:
-    """Whether no natural key repeats (an append, unlike a merge, would keep both)."""
-    varying = [k for k in spec.merge_keys if k not in ("market", "symbol", "kind", "interval")]
-    if len(varying) == 1:  # one file, one series: only this key column changes
-        col = frame.get_column(varying[0]).to_physical()
-        if col.is_sorted() and (col.len() < 2 or bool((col.diff().drop_nulls() > 0).all())):
-            return True
-        return col.n_unique() == frame.height
-    return frame.select(varying).is_unique().all()
 
 
 def scope_sql(series: Series, first_day: date, last_day: date, alias: str = "t") -> str:
@@ -129,53 +117,13 @@ def replace_scope(
 ) -> WriteResult:
     """Make the rows of ``series`` between the two days exactly ``frame``, in one commit."""
     spec = series.table
-    conformed = spec.conform(frame).with_columns(pl.lit(batch_id).alias("batch_id"))
-    conformed = conformed.unique(subset=list(spec.merge_keys), keep="first", maintain_order=True)
-    if conformed.height:  # rows past the file's period widen the scope rather than duplicate
+    if frame.height:  # rows past the file's period widen the scope rather than duplicate
         t = spec.time_expr()
-        lo, hi = conformed.select(t.min().alias("lo"), t.max().alias("hi")).row(0)
+        lo, hi = spec.conform(frame).select(t.min().alias("lo"), t.max().alias("hi")).row(0)
         first_day, last_day = min(first_day, lo.date()), max(last_day, hi.date())
     scope = scope_sql(series, first_day, last_day)
-    info = describe(
-        spec, conformed, operation="replace", source=source, batch_id=batch_id, note=note or scope
-    )
-    data = to_delta_arrow(spec, with_partitions(spec, conformed))
-    on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.merge_keys)
-    props = CommitProperties(custom_metadata=info.to_metadata(spec))
-
-    def attempt() -> dict[str, Any]:
-        metrics: dict[str, Any] = (
-            lake.open(spec)
-            .merge(
-                data,
-                predicate=f"{on} AND {scope}",
-                source_alias="s",
-                target_alias="t",
-                streamed_exec=False,
-                commit_properties=props,
-            )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(predicate=scope)
-            .execute()
-        )
-        return metrics
-
-    metrics, attempts = retry_commit(attempt)
-    inserted = int(metrics.get("num_target_rows_inserted", 0))
-    updated = int(metrics.get("num_target_rows_updated", 0))
-    deleted = int(metrics.get("num_target_rows_deleted", 0))
-    version = lake.open(spec).version() if inserted or updated or deleted else None
-    return WriteResult(
-        spec.key,
-        "replace",
-        conformed.height,
-        inserted,
-        updated,
-        deleted,
-        version,
-        batch_id,
-        attempts,
+    return lake.replace_where(
+        spec, frame, scope=scope, source=source, batch_id=batch_id, note=note or scope
     )
 
 

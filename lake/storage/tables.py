@@ -205,6 +205,11 @@ class Lake:
     ) -> writes.WriteResult:
         return writes.replace(self, spec, frame, where=where, date_range=date_range, **kw)
 
+    def replace_where(
+        self, spec: TableSpec, frame: pl.DataFrame, *, scope: str, **kw: Any
+    ) -> writes.WriteResult:
+        return writes.replace_where(self, spec, frame, scope=scope, **kw)
+
 
 def _ms_to_iso(ms: Any) -> str | None:
     if ms is None:

@@ -159,7 +159,7 @@ def _prepare(
         # a data row's batch id is the id of the commit that writes it, whatever the caller set
         conformed = conformed.with_columns(pl.lit(batch_id).alias("batch_id"))
     dropped = 0
-    if dedupe and _has_duplicate_keys(conformed, spec.merge_keys):
+    if dedupe and has_duplicate_keys(conformed, spec.merge_keys):
         unique = conformed.unique(subset=list(spec.merge_keys), keep="first", maintain_order=True)
         dropped = conformed.height - unique.height
         conformed = unique
@@ -183,9 +183,10 @@ def writer_properties(spec: TableSpec) -> WriterProperties:
     return props
 
 
-def _has_duplicate_keys(frame: pl.DataFrame, keys: Sequence[str]) -> bool:
-    """Whether two rows share a key. Distinct row hashes prove there are none, at a fraction of
-    the cost of ``unique`` (a hash collision only sends the batch to the exact check)."""
+def has_duplicate_keys(frame: pl.DataFrame, keys: Sequence[str]) -> bool:
+    """Whether two rows may share a key. Distinct row hashes prove there are none, at a fraction
+    of the cost of ``unique``; a hash collision answers True, which only sends the caller down
+    its exact (slower) path."""
     if frame.height < 2:
         return False
     return frame.select(keys).hash_rows().n_unique() < frame.height
@@ -251,7 +252,7 @@ def merge(
         return insert_new(lake, spec, staged, source=source, batch_id=batch_id, note=note)
     info = describe(spec, conformed, operation="merge", source=source, batch_id=batch_id, note=note)
     data = to_delta_arrow(spec, staged)
-    on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.merge_keys)
+    on = _key_join(spec)
     scope = partition_predicate(spec, staged, alias="t")
     predicate = f"{on} AND {scope}" if scope else on
     compare = [
@@ -497,6 +498,79 @@ def replace(
     return WriteResult(
         spec.key, "replace", conformed.height, conformed.height, 0, 0, version, batch_id, attempts
     )
+
+
+def replace_where(
+    lake: Lake,
+    spec: TableSpec,
+    frame: pl.DataFrame,
+    *,
+    scope: str,
+    source: str,
+    batch_id: str | None = None,
+    note: str | None = None,
+) -> WriteResult:
+    """Make the rows that match ``scope`` exactly ``frame``, in one MERGE commit.
+
+    ``scope`` is a Delta SQL predicate on the target (alias ``t``), and it may be narrower than a
+    partition (one symbol's rows in a ``market/date`` partition that other symbols share). Rows
+    whose key matches are updated and new keys are inserted. Rows of the scope that ``frame`` no
+    longer holds are deleted. Rows outside the scope, with their batch ids, are left alone, and
+    the replaced rows stay reachable by time travel. Each attempt re-reads the table, so a retry
+    after a concurrent commit is safe.
+    """
+    batch_id = batch_id or new_batch_id(source)
+    conformed, _ = _prepare(spec, frame, dedupe=True, batch_id=batch_id)
+    info = describe(
+        spec,
+        conformed,
+        operation="replace",
+        source=source,
+        batch_id=batch_id,
+        note=note if note is not None else scope,
+    )
+    data = to_delta_arrow(spec, with_partitions(spec, conformed))
+
+    def attempt() -> dict[str, Any]:
+        metrics: dict[str, Any] = (
+            lake.open(spec)
+            .merge(
+                data,
+                predicate=f"{_key_join(spec)} AND {scope}",
+                source_alias="s",
+                target_alias="t",
+                streamed_exec=False,
+                writer_properties=writer_properties(spec),
+                commit_properties=_props(spec, info),
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(predicate=scope)
+            .execute()
+        )
+        return metrics
+
+    metrics, attempts = retry_commit(attempt)
+    inserted = int(metrics.get("num_target_rows_inserted", 0))
+    updated = int(metrics.get("num_target_rows_updated", 0))
+    deleted = int(metrics.get("num_target_rows_deleted", 0))
+    version = lake.open(spec).version() if inserted or updated or deleted else None
+    return WriteResult(
+        spec.key,
+        "replace",
+        conformed.height,
+        inserted,
+        updated,
+        deleted,
+        version,
+        batch_id,
+        attempts,
+    )
+
+
+def _key_join(spec: TableSpec) -> str:
+    """Source rows ``s`` meet target rows ``t`` on the natural key."""
+    return " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.merge_keys)
 
 
 @dataclass(frozen=True)
