@@ -105,6 +105,30 @@ def test_content_hash_ignores_order_and_arrival_columns() -> None:
     assert content_hash(batch) != content_hash(agg_trades(range(50), price="1"))
 
 
+def test_replace_where_a_scope_narrower_than_a_partition(lake: Lake) -> None:
+    lake.merge(AGG_TRADES, agg_trades(range(0, 10)), source="ws", batch_id="btc-ws")
+    lake.merge(AGG_TRADES, agg_trades(range(0, 10), symbol="ETHUSDT"), source="ws", batch_id="eth")
+    # the archive's BTCUSDT rows: 0..4 with another price, 5..9 absent, 10..11 new
+    file_rows = pl.concat(
+        [agg_trades(range(0, 5), price="1.5"), agg_trades(range(10, 12), price="1.5")]
+    )
+    result = lake.replace_where(
+        AGG_TRADES,
+        file_rows,
+        scope="t.market = 'um' AND t.symbol = 'BTCUSDT'",
+        source="vision",
+        batch_id="btc-vision",
+    )
+    assert (result.inserted, result.updated, result.deleted) == (2, 5, 5)
+    table = lake.read(AGG_TRADES)
+    btc = table.filter(pl.col("symbol") == "BTCUSDT").sort("agg_trade_id")
+    assert btc["agg_trade_id"].to_list() == [0, 1, 2, 3, 4, 10, 11]
+    assert set(btc["price"]) == {"1.5"} and set(btc["batch_id"]) == {"btc-vision"}
+    eth = table.filter(pl.col("symbol") == "ETHUSDT")
+    assert eth.height == 10 and set(eth["batch_id"]) == {"eth"}  # outside the scope: untouched
+    assert lake.history(AGG_TRADES, limit=1)[0]["lineage"]["operation"] == "replace"
+
+
 def test_replace_a_partition_range(lake: Lake) -> None:
     two_days = agg_trades(range(0, 2000), step=timedelta(seconds=60))  # 2000 minutes
     lake.merge(AGG_TRADES, two_days, source="ws")
