@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -58,6 +59,50 @@ def _check_symbol(value: str) -> str:
 
 
 Symbol = Annotated[str, AfterValidator(_check_symbol)]
+
+
+def split_list(text: str | Sequence[str] | None) -> list[str] | None:
+    """``"a,b"`` or ``["a", "b"]`` → ``["a", "b"]`` (blanks dropped); None stays None."""
+    if text is None:
+        return None
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def markets_option(text: str | Sequence[str] | None) -> list[Market]:
+    """The ``--markets`` option (``spot``, ``um`` or both, the default), deduplicated.
+
+    Raises:
+        ValueError: one line naming the bad value.
+    """
+    values = split_list(text)
+    if values is None:
+        return list(MARKETS)
+    if not values:
+        raise ValueError("--markets is empty (use spot, um or spot,um)")
+    for v in values:
+        if v not in MARKETS:
+            raise ValueError(f"unknown market {v!r} in --markets (use spot, um or spot,um)")
+    return [cast(Market, m) for m in dict.fromkeys(values)]
+
+
+def symbols_option(text: str | Sequence[str] | None) -> list[str] | None:
+    """The ``--symbols`` option, upper-cased; None when not given (the configured ones apply).
+
+    Raises:
+        ValueError: one line naming the bad symbol.
+    """
+    symbols = split_list(text)
+    if symbols is None:
+        return None
+    symbols = [s.upper() for s in symbols]
+    bad = [s for s in symbols if not SYMBOL_RE.fullmatch(s)]
+    if bad or not symbols:
+        shown = bad[0] if bad else ""
+        raise ValueError(
+            f"bad symbol {shown!r} in --symbols (expected e.g. BTCUSDT: 2-20 letters/digits)"
+        )
+    return symbols
 
 
 class _Strict(BaseModel):

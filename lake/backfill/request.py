@@ -10,14 +10,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, cast
+from typing import Literal
 
 from lake.backfill.catalog import DATASETS, Series, dataset_markets
-from lake.settings import MARKETS, Market, Settings
+from lake.settings import MARKETS, Market, Settings, markets_option, split_list, symbols_option
 
 Source = Literal["auto", "vision", "rest"]
 SOURCES: tuple[Source, ...] = ("auto", "vision", "rest")
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
 class RequestError(ValueError):
@@ -57,14 +56,6 @@ def parse_day(text: str | date, option: str) -> date:
         raise RequestError(f"bad {option} {text!r}: expected a date YYYY-MM-DD") from None
 
 
-def split_list(text: str | Sequence[str] | None) -> list[str] | None:
-    """``"a,b"`` or ``["a", "b"]`` → ``["a", "b"]`` (blanks dropped); None stays None."""
-    if text is None:
-        return None
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    return [p.strip() for p in parts if p.strip()]
-
-
 def build_request(
     *,
     start: str | date,
@@ -97,17 +88,12 @@ def build_request(
         raise RequestError(f"--end {last} is in the future (today is {today} UTC)")
     if source not in SOURCES:
         raise RequestError(f"unknown --source {source!r} (use auto, vision or rest)")
-    chosen = _markets(split_list(markets))
+    try:
+        chosen = markets_option(markets)
+        syms = symbols_option(symbols)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
     names = _datasets(split_list(datasets), chosen)
-    syms = split_list(symbols)
-    if syms is not None:
-        syms = [s.upper() for s in syms]
-        bad = [s for s in syms if not SYMBOL_RE.fullmatch(s)]
-        if bad or not syms:
-            shown = bad[0] if bad else ""
-            raise RequestError(
-                f"bad symbol {shown!r} in --symbols (expected e.g. BTCUSDT: 2-20 letters/digits)"
-            )
     series: list[Series] = []
     for market in chosen:
         market_syms = syms if syms is not None else list((default_symbols or {}).get(market, ()))
@@ -117,17 +103,6 @@ def build_request(
     if not series:
         raise RequestError("nothing to backfill: no symbols given and none configured")
     return BackfillRequest(tuple(series), first, last, source)
-
-
-def _markets(values: list[str] | None) -> list[Market]:
-    if values is None:
-        return list(MARKETS)
-    if not values:
-        raise RequestError("--markets is empty (use spot, um or spot,um)")
-    for v in values:
-        if v not in MARKETS:
-            raise RequestError(f"unknown market {v!r} in --markets (use spot, um or spot,um)")
-    return [cast(Market, m) for m in dict.fromkeys(values)]
 
 
 def _datasets(values: list[str] | None, markets: list[Market]) -> list[str]:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from lake.clikit import console, emit_json, fail, settings_with_exchange
+from lake.settings import markets_option, symbols_option
 
 if TYPE_CHECKING:
     from lake.capture.collector import CollectSummary, Snapshot
     from lake.settings import Market, Settings
     from lake.storage import Lake
 
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 
 ExchangeOpt = Annotated[
     str | None, typer.Option("--exchange", help="sim, live or a base URL (default: config).")
@@ -28,24 +27,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 
 
 def parse_markets(text: str) -> list[Market]:
-    out: list[Market] = []
-    for raw in (m.strip() for m in text.split(",")):
-        if raw not in ("spot", "um"):
-            fail(f"unknown market {raw!r} in --markets (use spot, um or spot,um)")
-        out.append(raw)  # type: ignore[arg-type]
-    if not out:
-        fail("--markets is empty")
-    return out
+    try:
+        return markets_option(text)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def parse_symbols(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
-    bad = [s for s in symbols if not SYMBOL_RE.fullmatch(s)]
-    if bad or not symbols:
-        fail(f"bad symbol {bad[0] if bad else text!r} in --symbols (expected {SYMBOL_RE.pattern})")
-    return symbols
+    try:
+        return symbols_option(text)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def collect(

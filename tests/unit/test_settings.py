@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from lake.settings import ConfigError, Settings, StorageConfig, check_writable_root, load_settings
+from lake.settings import (
+    ConfigError,
+    Settings,
+    StorageConfig,
+    check_writable_root,
+    load_settings,
+    markets_option,
+    symbols_option,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,3 +136,19 @@ def test_api_key_from_the_environment_reaches_the_endpoints_and_never_a_repr(
     assert endpoints.api_key == "k3y-value"
     assert settings.endpoints("http://127.0.0.1:8765").api_key == "k3y-value"
     assert "k3y-value" not in repr(settings) and "k3y-value" not in repr(endpoints)
+
+
+def test_market_and_symbol_options_are_read_one_way_for_every_command() -> None:
+    assert markets_option(None) == ["spot", "um"]
+    assert markets_option("um, spot,um") == ["um", "spot"]
+    assert markets_option(["spot"]) == ["spot"]
+    assert symbols_option(None) is None
+    assert symbols_option("btcusdt, ETHUSDT,") == ["BTCUSDT", "ETHUSDT"]
+    for bad, message in [
+        (lambda: markets_option("spot,coinm"), "unknown market 'coinm' in --markets"),
+        (lambda: markets_option(" , "), "--markets is empty"),
+        (lambda: symbols_option("BTC-USDT"), "bad symbol 'BTC-USDT' in --symbols"),
+        (lambda: symbols_option(","), "bad symbol '' in --symbols"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            bad()
