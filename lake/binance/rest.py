@@ -67,7 +67,7 @@ class RetryPolicy:
     max_delay_s: float = 30.0
 
     def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
+        """Exponential backoff for the ``attempt``-th retry (1-based), jittered down to half."""
         cap = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return float(cap * (0.5 + random.random() / 2))
 

@@ -28,6 +28,7 @@ from typing import Literal
 import httpx
 
 from lake.binance.endpoints import Endpoints
+from lake.binance.rest import RetryPolicy
 from lake.binance.vision_paths import checksum_key
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -129,7 +130,12 @@ def parse_checksum(body: bytes, key: str) -> str:
 
 
 class VisionClient:
-    """Async client for one archive (live or the built-in exchange). Use as an async context."""
+    """Async client for one archive (live or the built-in exchange). Use as an async context.
+
+    Server errors (5xx) and dropped connections are retried ``attempts`` times with the REST
+    client's backoff (:class:`RetryPolicy`, from ``retry_delay_s``); a zip whose digest does not
+    match its CHECKSUM is downloaded again the same way.
+    """
 
     def __init__(
         self,
@@ -143,7 +149,7 @@ class VisionClient:
     ) -> None:
         self.endpoints = endpoints
         self.attempts = attempts
-        self.retry_delay_s = retry_delay_s
+        self.retry = RetryPolicy(attempts=attempts, base_delay_s=retry_delay_s)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._client = httpx.AsyncClient(
             timeout=timeout_s, transport=transport, headers={"User-Agent": "cryptolake"}
@@ -196,7 +202,7 @@ class VisionClient:
         last: Download | None = None
         for attempt in range(1, self.attempts + 1):
             if attempt > 1:
-                await asyncio.sleep(self.retry_delay_s * 2 ** (attempt - 2))
+                await asyncio.sleep(self.retry.delay(attempt - 1))
             async with self._slots:
                 expected = await self.checksum(key)  # before a byte of the zip is fetched
                 if expected is None:
@@ -240,7 +246,7 @@ class VisionClient:
                     if resp.status_code == 404:
                         return None
                     if resp.status_code >= 500 and attempt < self.attempts:
-                        await asyncio.sleep(self.retry_delay_s * attempt)
+                        await asyncio.sleep(self.retry.delay(attempt))
                         continue
                     if resp.status_code != 200:
                         raise VisionError(f"GET {url}: HTTP {resp.status_code}")
@@ -255,7 +261,7 @@ class VisionClient:
             except httpx.TransportError as exc:
                 if attempt == self.attempts:
                     raise VisionError(f"GET {url}: {type(exc).__name__}: {exc}") from None
-                await asyncio.sleep(self.retry_delay_s * attempt)
+                await asyncio.sleep(self.retry.delay(attempt))
         raise VisionError(f"GET {url}: gave up after {self.attempts} attempts")
 
     async def _get(self, url: str, what: str) -> bytes:
@@ -266,7 +272,7 @@ class VisionClient:
             except httpx.TransportError as exc:
                 if attempt == self.attempts:
                     raise VisionError(f"{what} {url}: {type(exc).__name__}: {exc}") from None
-                await asyncio.sleep(self.retry_delay_s * attempt)
+                await asyncio.sleep(self.retry.delay(attempt))
                 continue
             if resp.status_code == 404:
                 raise _NotFound(url)
@@ -274,7 +280,7 @@ class VisionClient:
                 return resp.content
             if resp.status_code < 500 or attempt == self.attempts:
                 raise VisionError(f"{what} {url}: HTTP {resp.status_code}: {resp.text[:200]}")
-            await asyncio.sleep(self.retry_delay_s * attempt)
+            await asyncio.sleep(self.retry.delay(attempt))
         raise VisionError(f"{what} {url}: gave up after {self.attempts} attempts")
 
 
