@@ -22,6 +22,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -29,6 +30,7 @@ import aiohttp
 import msgspec
 
 from lake.binance.endpoints import WsConnection
+from lake.binance.liveness import Liveness, Silence
 
 log = logging.getLogger("cryptolake.ws")
 
@@ -44,6 +46,39 @@ class _Wrapped(msgspec.Struct):
 
 
 _E_DECODER = msgspec.json.Decoder(_Wrapped)
+
+
+class _FactsData(msgspec.Struct):
+    E: int | None = None
+    T: int | None = None
+    a: int | None = None  # aggTrade id
+    t: int | None = None  # trade id
+    u: int | None = None  # book update id
+
+
+class _FactsFrame(msgspec.Struct):
+    data: _FactsData
+
+
+_FACTS = msgspec.json.Decoder(_FactsFrame)
+
+
+def frame_facts(frame: bytes) -> tuple[int | None, int | None]:
+    """``(id, exchange ms)`` a frame reports about itself; ``(None, None)`` for anything else.
+
+    The id is ``a`` (aggTrade), ``t`` (trade) or ``u`` (bookTicker); the time is the trade time
+    ``T`` of a trade or aggTrade, else the event time ``E`` (markPrice's ``T`` is the next
+    funding time, not the event's). Spot bookTicker frames carry neither time.
+    """
+    try:
+        d = _FACTS.decode(frame).data
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None, None
+    if d.a is not None or d.t is not None:
+        return (d.a if d.a is not None else d.t), (d.T if d.T is not None else d.E)
+    if d.u is not None:
+        return d.u, (d.T if d.T is not None else d.E)
+    return None, d.E
 
 
 def control_frame(kind: str, **fields: object) -> bytes:
@@ -102,6 +137,15 @@ class FrameSink(Protocol):
 
     def append(self, recv_ns: int, frame: bytes, label: bytes = b"") -> None: ...
 
+    def latest_exchange_ms(self) -> int | None: ...
+
+
+def latest_exchange_ms(buffers: Iterable[StreamBuffer]) -> int | None:
+    """The newest exchange time any of ``buffers``' last frames reports (the exchange's "now" as
+    far as the collector has seen it), or None before any timed frame."""
+    times = [ms for b in buffers if b.label and (ms := frame_facts(b.last()[1])[1]) is not None]
+    return max(times) if times else None
+
 
 class StreamStats:
     """One stream's figures, read from its landing buffer when asked."""
@@ -155,8 +199,20 @@ class Backoff:
 class _Leg:
     ws: aiohttp.ClientWebSocketResponse[Literal[False]]  # frames as bytes
     opened: float
+    opened_ns: int
     task: asyncio.Task[None] | None = None
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _PendingGap:
+    """A break in coverage whose end is not known yet: it is written once the exchange reports
+    a time after it (the first frame of the next connection), or at stop."""
+
+    cause: str
+    streams: list[str]
+    from_ns: int
+    before: dict[str, list[int | None]]  # stream -> [id, exchange ms] of its last frame
 
 
 class StreamConnection:
@@ -168,6 +224,8 @@ class StreamConnection:
             anything else, control records included, through ``sink.append``.
         lifetime_s: rotate (make-before-break) after this long; Binance drops at 24 h.
         liveness_s: stream name suffix (e.g. ``markPrice@1s``) → longest silence tolerated.
+        liveness: the silence rules shared by every connection of the market (see
+            :mod:`lake.binance.liveness`); a private one is made from ``liveness_s`` if absent.
     """
 
     def __init__(
@@ -178,6 +236,7 @@ class StreamConnection:
         *,
         lifetime_s: float = 23.5 * 3600,
         liveness_s: dict[str, float] | None = None,
+        liveness: Liveness | None = None,
         backoff: Backoff | None = None,
         connect_timeout_s: float = 10.0,
     ) -> None:
@@ -191,10 +250,14 @@ class StreamConnection:
         self.stats = ConnectionStats(
             streams={s: StreamStats(buf) for s, buf in self._buffers.items()}
         )
-        self._limits = {
-            s: lim for s in plan.streams if (lim := _limit_for(s, liveness_s or {})) is not None
-        }
-        self._silent_reported: set[str] = set()
+        self.liveness = liveness if liveness is not None else Liveness()
+        self.liveness.watch(
+            plan.streams,
+            liveness_s or {},
+            {s: _recv_reader(b) for s, b in self._buffers.items()},
+            time.time_ns(),
+        )
+        self._pending: _PendingGap | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -202,7 +265,6 @@ class StreamConnection:
         """Capture until ``stop`` is set; every drop is followed by a reconnect."""
         attempt = 0
         leg: _Leg | None = None
-        gap_from: int | None = None  # the first connect of a process loses nothing it knows of
         try:
             while not stop.is_set():
                 if leg is None:
@@ -210,8 +272,6 @@ class StreamConnection:
                     if leg is None:
                         attempt += 1
                         continue
-                    if gap_from is not None:
-                        self._note_gap("reconnect", gap_from)
                 reason = await self._supervise(leg, stop)
                 if reason == "stop":
                     break
@@ -226,7 +286,7 @@ class StreamConnection:
                         leg, attempt = new, 0
                         continue
                 # the connection dropped (or its replacement could not open): break, then make
-                gap_from = self._last_recv_ns() or time.time_ns()
+                self._break("reconnect", list(self.plan.streams))
                 self.stats.drops += 1
                 await self._close(leg)
                 leg = None
@@ -234,6 +294,7 @@ class StreamConnection:
         finally:
             if leg is not None:
                 await self._close(leg)
+            self._settle_pending(None)  # the end of the run bounds a break still open
 
     async def _open(self, stop: asyncio.Event, attempt: int) -> _Leg | None:
         if attempt:
@@ -255,7 +316,7 @@ class StreamConnection:
             log.warning("connect %s failed: %s", self.plan.url[:120], exc)
             return None
         self.stats.connects += 1
-        leg = _Leg(ws, time.monotonic())
+        leg = _Leg(ws, time.monotonic(), time.time_ns())
         leg.task = asyncio.create_task(self._read(leg))
         return leg
 
@@ -273,13 +334,25 @@ class StreamConnection:
         while True:
             if stop.is_set():
                 return "stop"
+            if leg.first_frame.is_set():
+                self._settle_pending(leg)
             if leg.task.done():
                 return "dropped-after-data" if leg.first_frame.is_set() else "dropped"
             if time.monotonic() - leg.opened >= self.lifetime_s:
                 return "rotate"
-            if self._check_liveness(leg):
+            verdict = self.liveness.check(
+                self.plan.streams, opened_ns=leg.opened_ns, now_ns=time.time_ns()
+            )
+            if verdict.reports:
+                self._report(verdict.reports)
+            if verdict.recycle:
                 self.stats.recycles += 1
-                self._note_gap("silent", self._last_recv_ns())
+                log.warning(
+                    "silent stream(s) on %s: %s; recycling the connection",
+                    self.plan.route,
+                    ", ".join(verdict.recycle),
+                )
+                self._break("silent", list(verdict.recycle))
                 return "silent"
             done = asyncio.ensure_future(stop.wait())
             await asyncio.wait({leg.task, done}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
@@ -311,50 +384,71 @@ class StreamConnection:
             entry[0](data)
             entry[1](now)
 
-    # --- liveness and gaps ------------------------------------------------------------------
+    # --- silence and coverage gaps ----------------------------------------------------------
 
-    def _check_liveness(self, leg: _Leg) -> bool:
-        """True when a stream with a known cadence went silent while others still flow."""
+    def _report(self, silences: tuple[Silence, ...]) -> None:
+        """Write each silence down once: a log line and a control record (a ledger row)."""
         now = time.time_ns()
-        opened_ns = now - int((time.monotonic() - leg.opened) * 1e9)
-        silent = []
-        for stream, limit_s in self._limits.items():
-            last = max(self.stats.streams[stream].last_recv_ns, opened_ns)
-            if (now - last) / 1e9 > limit_s:
-                silent.append(stream)
-        if not silent:
-            self._silent_reported.clear()
-            return False
-        alive = any(
-            (now - st.last_recv_ns) / 1e9 < 2.0
-            for s, st in self.stats.streams.items()
-            if s not in silent
-        )
-        new = [s for s in silent if s not in self._silent_reported]
-        if new:
-            self.stats.silent_reports += 1
-            self._silent_reported.update(new)
-            log.warning("silent stream(s) on %s: %s", self.plan.route, ", ".join(new))
-            self.sink.append(now, control_frame("silent", streams=new, route=self.plan.route))
-        return alive or len(silent) == len(self._limits)
-
-    def _note_gap(self, cause: str, from_ns: int) -> None:
-        now = time.time_ns()
+        self.stats.silent_reports += len(silences)
+        for s in silences:
+            log.warning("stream %s on %s is silent: %s", s.stream, self.plan.route, s.reason)
+        exchange_ms = self.sink.latest_exchange_ms()
         self.sink.append(
             now,
             control_frame(
-                "coverage_gap",
-                cause=cause,
-                streams=list(self.plan.streams),
-                from_ns=from_ns,
+                "silent",
+                route=self.plan.route,
+                streams=[s.stream for s in silences],
+                reasons={s.stream: s.reason for s in silences},
+                before=self._facts([s.stream for s in silences], exchange_ms),
+                at_ms=exchange_ms,
+                from_ns=now,
                 to_ns=now,
             ),
         )
 
-    def _last_recv_ns(self) -> int:
-        return max((st.last_recv_ns for st in self.stats.streams.values()), default=0)
+    def _break(self, cause: str, streams: list[str]) -> None:
+        """Coverage of ``streams`` breaks now: remember what the exchange last said of each."""
+        if self._pending is not None:  # a break while the last one is still open: one window
+            self._pending.streams = sorted(set(self._pending.streams) | set(streams))
+            return
+        facts = self._facts(streams, self.sink.latest_exchange_ms())
+        self._pending = _PendingGap(cause, streams, time.time_ns(), facts)
+
+    def _settle_pending(self, leg: _Leg | None) -> None:
+        """Write the open break as a ``coverage_gap`` control record, bounded by exchange times:
+        from each stream's last frame to the exchange's time once frames flow again (``leg``
+        delivered) or, at the end of the run, to the newest exchange time seen."""
+        gap, self._pending = self._pending, None
+        if gap is None:
+            return
+        gap.before = {s: f for s, f in gap.before.items() if s in gap.streams}
+        self.sink.append(
+            time.time_ns(),
+            control_frame(
+                "coverage_gap",
+                cause=gap.cause if leg is not None else f"{gap.cause}, then stop",
+                streams=gap.streams,
+                from_ns=gap.from_ns,
+                to_ns=time.time_ns(),
+                before=gap.before,
+                after_ms=self.sink.latest_exchange_ms(),
+            ),
+        )
+
+    def _facts(self, streams: list[str], fallback_ms: int | None) -> dict[str, list[int | None]]:
+        """``stream -> [id, exchange ms]`` of each stream's last frame (streams that never
+        delivered are left out: nothing of theirs is known to be missing)."""
+        out: dict[str, list[int | None]] = {}
+        for stream in streams:
+            recv_ns, frame = self._buffers[stream].last()
+            if not recv_ns:
+                continue
+            ident, ms = frame_facts(frame)
+            out[stream] = [ident, ms if ms is not None else fallback_ms]
+        return out
 
 
-def _limit_for(stream: str, liveness_s: dict[str, float]) -> float | None:
-    name = stream.split("@", 1)[1] if "@" in stream else stream
-    return liveness_s.get(name)
+def _recv_reader(buffer: StreamBuffer) -> Callable[[], int]:
+    """A reader of ``buffer``'s last receive time (ns; 0 before its first frame)."""
+    return lambda: buffer.last()[0]

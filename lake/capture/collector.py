@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from lake.binance.endpoints import Endpoints
+from lake.binance.liveness import Liveness
 from lake.binance.rest import RestClient
 from lake.binance.ws import StreamConnection
 from lake.capture.land import LandResult, land_market
@@ -94,6 +96,12 @@ class Snapshot:
     silent_reports: int
     gaps_repaired: int
     gaps_open: int
+    rows_stored: int = 0
+    clock_offset_s: float | None = None  # exchange clock behind local (a replay, a skew)
+
+    @property
+    def frames_received(self) -> int:
+        return sum(r.messages for r in self.streams)
 
 
 @dataclass
@@ -109,15 +117,45 @@ class CollectSummary:
     def gaps_repaired(self) -> int:
         return sum(r.repaired for r in self.repairs)
 
+    @property
+    def gaps_left_open(self) -> int:
+        return self.repairs[-1].left_open if self.repairs else 0
+
+    @property
+    def rows_stored(self) -> int:
+        return sum(sum(r.stored.values()) for r in self.landed.values())
+
     def add_land(self, market: str, result: LandResult) -> None:
-        into = self.landed.setdefault(market, LandResult())
-        into.segments += result.segments
-        into.frames += result.frames
-        into.rejected += result.rejected
-        into.gaps += result.gaps
-        into.batches += result.batches
-        for table, n in result.rows.items():
-            into.add_rows(table, n)
+        self.landed.setdefault(market, LandResult()).add(result)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run's figures: frames received apart from rows newly stored."""
+        last = self.last
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "frames_received": last.frames_received if last else 0,
+            "rows_stored": self.rows_stored,
+            "landed": {m: r.as_dict() for m, r in self.landed.items()},
+            "gaps_repaired": self.gaps_repaired,
+            "gaps_unrepairable": sum(r.unrepairable for r in self.repairs),
+            "gaps_left_open": self.gaps_left_open,
+            "repair_errors": [e for r in self.repairs for e in r.errors],
+            "connects": last.connects if last else 0,
+            "drops": last.drops if last else 0,
+            "recycles": last.recycles if last else 0,
+            "silent_reports": last.silent_reports if last else 0,
+            "dropped_frames": last.dropped if last else 0,
+            "exchange_clock_offset_s": last.clock_offset_s if last else None,
+            "streams": [
+                {
+                    "market": r.market,
+                    "stream": r.stream,
+                    "frames": r.messages,
+                    "latency_ms": r.latency_ms,
+                }
+                for r in (last.streams if last else [])
+            ],
+        }
 
 
 @contextlib.contextmanager
@@ -141,14 +179,18 @@ async def collect(
     plan: CapturePlan,
     capture: CaptureConfig,
     *,
+    landing: Path,
     duration_s: float | None = None,
     stop: asyncio.Event | None = None,
     on_tick: Callable[[Snapshot], None] | None = None,
 ) -> CollectSummary:
-    """Capture until ``stop`` is set or ``duration_s`` has passed; see the module docstring."""
+    """Capture until ``stop`` is set or ``duration_s`` has passed; see the module docstring.
+
+    ``landing`` is the landing directory (``Settings.landing_path``): one folder per market.
+    """
     stop = stop or asyncio.Event()
     summary = CollectSummary()
-    root = Path(capture.landing_dir)
+    root = landing
     started = time.monotonic()
     with contextlib.ExitStack() as locks:
         for market in plan.markets:
@@ -156,13 +198,10 @@ async def collect(
         async with RestClient(endpoints) as rest:
             for market in plan.markets:  # what a previous run left, first
                 recover(root / market)
-                summary.add_land(
-                    market, await asyncio.to_thread(land_market, lake, root / market, market)
-                )
-            summary.repairs.append(
-                await repair_open_gaps(lake, rest, max_ids=capture.max_rest_fill_ids)
+            await land_and_repair(lake, rest, root, plan.markets, capture, summary)
+            await _capture(
+                lake, endpoints, plan, capture, root, rest, summary, stop, duration_s, on_tick
             )
-            await _capture(lake, endpoints, plan, capture, rest, summary, stop, duration_s, on_tick)
     summary.duration_s = time.monotonic() - started
     return summary
 
@@ -172,13 +211,13 @@ async def _capture(
     endpoints: Endpoints,
     plan: CapturePlan,
     capture: CaptureConfig,
+    root: Path,
     rest: RestClient,
     summary: CollectSummary,
     stop: asyncio.Event,
     duration_s: float | None,
     on_tick: Callable[[Snapshot], None] | None,
 ) -> None:
-    root = Path(capture.landing_dir)
     sinks = {
         m: LandingSink(
             root / m,
@@ -193,6 +232,7 @@ async def _capture(
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         for m in plan.markets:
+            liveness = Liveness()  # a symbol's streams span connections: one judge per market
             for wsplan in endpoints.plan_connections(
                 m,
                 plan.symbols[m],
@@ -205,6 +245,7 @@ async def _capture(
                     sinks[m],
                     lifetime_s=capture.connection_lifetime_s,
                     liveness_s=capture.liveness_s,
+                    liveness=liveness,
                 )
                 connections.append((m, conn))
         tasks = [asyncio.create_task(c.run(stop), name=c.plan.url[:60]) for _, c in connections]
@@ -221,7 +262,7 @@ async def _capture(
                     sink.flush()
                 state.tick(lake)
                 if time.monotonic() >= next_land:
-                    await _land_and_repair(lake, rest, plan, capture, summary)
+                    await land_and_repair(lake, rest, root, plan.markets, capture, summary)
                     next_land = time.monotonic() + capture.land_interval_s
         finally:
             stop.set()
@@ -229,18 +270,32 @@ async def _capture(
             for sink in sinks.values():
                 await asyncio.to_thread(sink.close)
             state.tick(lake)
-    await _land_and_repair(lake, rest, plan, capture, summary)
+    await land_and_repair(lake, rest, root, plan.markets, capture, summary)
     summary.last = state.snapshot(lake)
 
 
-async def _land_and_repair(
-    lake: Lake, rest: RestClient, plan: CapturePlan, capture: CaptureConfig, summary: CollectSummary
+async def land_and_repair(
+    lake: Lake,
+    rest: RestClient | None,
+    root: Path,
+    markets: Sequence[Market],
+    capture: CaptureConfig,
+    summary: CollectSummary,
 ) -> None:
-    root = Path(capture.landing_dir)
-    for market in plan.markets:
+    """Land every market's closed segments under ``root``, then (with a client) one bounded
+    repair pass over the open gaps; figures go into ``summary``."""
+    for market in markets:
         result = await asyncio.to_thread(land_market, lake, root / market, market)
         summary.add_land(market, result)
-    summary.repairs.append(await repair_open_gaps(lake, rest, max_ids=capture.max_rest_fill_ids))
+    if rest is not None:
+        summary.repairs.append(
+            await repair_open_gaps(
+                lake,
+                rest,
+                max_ids=capture.max_rest_fill_ids,
+                max_requests=capture.repair_max_requests,
+            )
+        )
 
 
 class _Ticker:
@@ -271,9 +326,13 @@ class _Ticker:
                     self._prev[(market, stream)] = (st.messages, now, rate)
                 silent = (now_ns - st.last_recv_ns) / 1e9 if st.last_recv_ns else now - self.started
                 rows.append(StreamRow(market, stream, st.messages, rate, st.latency_ms, silent))
+        offset = _clock_offset_s([r.latency_ms for r in rows if r.latency_ms is not None])
+        if offset is not None:  # receive minus event time measures the clocks, not the network
+            for r in rows:
+                r.latency_ms = None
         stats = [c.stats for _, c in self.connections]
         repaired = self.summary.gaps_repaired
-        open_now = self.summary.repairs[-1].left_open if self.summary.repairs else 0
+        open_now = self.summary.gaps_left_open
         return Snapshot(
             elapsed_s=now - self.started,
             streams=rows,
@@ -285,6 +344,8 @@ class _Ticker:
             silent_reports=sum(s.silent_reports for s in stats),
             gaps_repaired=repaired,
             gaps_open=open_now,
+            rows_stored=self.summary.rows_stored,
+            clock_offset_s=offset,
         )
 
     def tick(self, lake: Lake) -> None:
@@ -292,3 +353,17 @@ class _Ticker:
         self.summary.last = snap
         if self.on_tick is not None:
             self.on_tick(snap)
+
+
+CLOCK_OFFSET_S = 60.0
+"""Receive minus event time beyond this is no latency: the exchange runs on another clock (a
+replay of a recording, an exchange clock hours off), so latency is not shown, the offset is."""
+
+
+def _clock_offset_s(latencies_ms: list[float]) -> float | None:
+    """The exchange clock's offset behind the local one (median, seconds) when it is beyond
+    :data:`CLOCK_OFFSET_S`, else None."""
+    if not latencies_ms:
+        return None
+    median = sorted(latencies_ms)[len(latencies_ms) // 2] / 1000
+    return median if abs(median) > CLOCK_OFFSET_S else None

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lake.binance.ws import StreamBuffer, control_frame
+from lake.binance.ws import StreamBuffer, control_frame, frame_facts, latest_exchange_ms
 from lake.capture.segments import SegmentWriter, chunk_parts, recover
 
 log = logging.getLogger("cryptolake.landing")
@@ -89,6 +89,10 @@ class LandingSink:
         """Buffer one frame of stream ``label`` (empty: no known stream). Never blocks."""
         self.buffer(label).add(recv_ns, frame)
 
+    def latest_exchange_ms(self) -> int | None:
+        """The newest exchange time the last frame of any stream reports (None before any)."""
+        return latest_exchange_ms(list(self._buffers.values()))
+
     @property
     def pending(self) -> int:
         """Frames buffered and not yet handed to the writer."""
@@ -120,20 +124,32 @@ class LandingSink:
         self.stats.bytes += sum(map(len, parts))
 
     def _drop(self, buffers: list[StreamBuffer]) -> None:
-        """Discard what ``buffers`` hold, and write down what was lost as a coverage gap."""
-        lost = [(b.label.decode(), b.take()[1]) for b in buffers]
-        lost = [(name, recv) for name, recv in lost if recv]
+        """Discard what ``buffers`` hold, and write down what was lost as a coverage gap whose
+        window is what the lost frames themselves report (ids and exchange times)."""
+        lost = [(b.label.decode(), *b.take()) for b in buffers]
+        lost = [(name, frames, recv) for name, frames, recv in lost if recv]
         if not lost:
             return
-        n = sum(len(recv) for _, recv in lost)
+        n = sum(len(recv) for _, _, recv in lost)
         self._dropped += n
         log.error("landing writer behind: %d buffered frames dropped", n)
+        fallback = self.latest_exchange_ms()
+        before: dict[str, list[int | None]] = {}
+        ends = []
+        for name, frames, _ in lost:
+            ident, first_ms = frame_facts(frames[0])
+            _, last_ms = frame_facts(frames[-1])
+            before[name] = [None if ident is None else ident - 1, first_ms or fallback]
+            ends.append(last_ms or fallback)
+        after = [ms for ms in ends if ms is not None]
         gap = control_frame(
             "coverage_gap",
             cause="landing-behind",
-            streams=[name for name, _ in lost],
-            from_ns=min(recv[0] for _, recv in lost),
-            to_ns=max(recv[-1] for _, recv in lost),
+            streams=[name for name, _, _ in lost],
+            from_ns=min(recv[0] for _, _, recv in lost),
+            to_ns=max(recv[-1] for _, _, recv in lost),
+            before=before,
+            after_ms=max(after) if after else None,
         )
         self.append(time.time_ns(), gap)
 
