@@ -89,3 +89,20 @@ def mark_repaired(
         pl.lit(source).alias("repair_source"),
         pl.lit(rows, pl.Int64).alias("rows_repaired"),
     )
+
+
+def mark_unrepairable(
+    gaps: pl.DataFrame, *, reason: str, at: datetime, rows: int | None = None
+) -> pl.DataFrame:
+    """The same gaps with status ``unrepairable``, the reason appended to their detail."""
+    detail = pl.col("detail")
+    return gaps.with_columns(
+        pl.lit("unrepairable").alias("status"),
+        pl.lit(at).cast(pl.Datetime("ms", "UTC")).alias("repaired_at"),
+        pl.lit("rest").alias("repair_source"),
+        pl.lit(rows, pl.Int64).alias("rows_repaired"),
+        pl.when(detail.is_null() | (detail == ""))
+        .then(pl.lit(reason))
+        .otherwise(pl.concat_str(detail, pl.lit(f"; {reason}")))
+        .alias("detail"),
+    )

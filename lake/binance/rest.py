@@ -89,6 +89,7 @@ class RestClient:
             timeout=timeout_s, transport=transport, headers={"User-Agent": "cryptolake"}
         )
         self._budgets: dict[Market, WeightBudget] = {}
+        self.requests = 0  # requests sent (retries included): callers budget a pass with it
 
     async def __aenter__(self) -> RestClient:
         return self
@@ -176,6 +177,7 @@ class RestClient:
         last_error = "no attempt made"
         for attempt in range(1, self.retry.attempts + 1):
             await self._reserve(budget, weight)
+            self.requests += 1
             try:
                 resp = await self._client.get(url, params=params, headers=headers)
             except httpx.TransportError as exc:  # timeouts, resets, refused connections

@@ -59,30 +59,65 @@ ID_TABLES: dict[str, tuple[TableSpec, str, str]] = {
 REST_REFILLABLE = frozenset({"bronze.agg_trades", "bronze.trades", "bronze.klines"})
 
 
-class _Control(msgspec.Struct):
+class Control(msgspec.Struct):
+    """A record the collector wrote into the landing stream about its own coverage.
+
+    ``coverage_gap``: the streams' coverage broke; ``before`` holds, per stream, the id and
+    exchange time of the last frame held before the break, and ``after_ms`` the exchange time
+    when coverage resumed (or the run ended). ``silent``: streams reported silent, with the
+    reason per stream and the exchange time ``at_ms`` of the report. ``from_ns``/``to_ns`` are
+    the collector's clock, kept for the record only: windows are bounded by exchange facts.
+    """
+
     cryptolake: str
     streams: list[str] = []
     from_ns: int = 0
     to_ns: int = 0
     cause: str = ""
+    before: dict[str, list[int | None]] = {}
+    after_ms: int | None = None
+    reasons: dict[str, str] = {}
+    at_ms: int | None = None
 
 
-_CONTROL = msgspec.json.Decoder(_Control)
+_CONTROL = msgspec.json.Decoder(Control)
 
 
 @dataclass
 class LandResult:
-    """What one land run did."""
+    """What one land run did: frames read, rows they held, and rows new to bronze."""
 
     segments: int = 0
     frames: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    stored: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     gaps: int = 0
     batches: list[str] = field(default_factory=list)
 
-    def add_rows(self, table: str, n: int) -> None:
+    def add_rows(self, table: str, n: int, stored: int = 0) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
+        self.stored[table] = self.stored.get(table, 0) + stored
+
+    def add(self, other: LandResult) -> None:
+        """Add ``other``'s figures to these."""
+        self.segments += other.segments
+        self.frames += other.frames
+        self.rejected += other.rejected
+        self.gaps += other.gaps
+        self.batches += other.batches
+        for table, n in other.rows.items():
+            self.add_rows(table, n, other.stored.get(table, 0))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "segments": self.segments,
+            "frames": self.frames,
+            "rows": dict(self.rows),
+            "stored": dict(self.stored),
+            "rejected": self.rejected,
+            "gaps": self.gaps,
+        }
 
 
 def land_market(
@@ -182,8 +217,10 @@ def _commit(
     rejected = [r for r in parsed.rejected if not r.payload.startswith(CONTROL_PREFIX)]
     for name, rows in parsed.tables().items():
         # live rows never overwrite stored ones (an archive or REST row for a key wins)
-        lake.merge(TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id, update="never")
-        result.add_rows(name, rows.height)
+        written = lake.merge(
+            TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id, update="never"
+        )
+        result.add_rows(name, rows.height, written.inserted)
     if rejected:
         lake.merge(QUARANTINE, quarantine_rows(rejected, market, batch_id, detected), source="ws")
     gaps = pl.concat(
@@ -377,42 +414,120 @@ def _around(
     return lake.scan(spec).filter(cond).collect()
 
 
-def coverage_gap_rows(
-    controls: Sequence[_Control], market: str, detected: datetime
-) -> pl.DataFrame:
-    """Ledger rows for the collector's own coverage gaps, one per table and symbol."""
-    rows: list[pl.DataFrame] = []
+def coverage_gap_rows(controls: Sequence[Control], market: str, detected: datetime) -> pl.DataFrame:
+    """Ledger rows for the collector's own records: one per table and symbol of each.
+
+    A ``coverage_gap`` gives a ``disconnect`` row whose window runs from the exchange time of a
+    stream's last frame before the break to the exchange time coverage resumed; for trade
+    tables ``start_id`` is the first id that may be missing. A window that is empty or runs
+    backwards (a replay that started over) cannot hide anything and gives no row, and neither
+    does a stream that had not delivered before the break. A ``silent`` record gives a
+    ``silent`` row, capture loss, with the reason.
+    """
+    rows: list[dict[str, object]] = []
     for c in controls:
-        if c.cryptolake != "coverage_gap" or c.to_ns <= c.from_ns:
-            continue
-        by_table: dict[str, set[str]] = {}
-        for stream in c.streams:
-            symbol, _, name = stream.partition("@")
-            kind = stream_kind(name)
-            table = KIND_TABLE.get(kind) if kind else None
-            if table:
-                by_table.setdefault(f"bronze.{table}", set()).add(symbol.upper())
-        for table, symbols in sorted(by_table.items()):
-            status: GapStatus = "open" if table in REST_REFILLABLE else "capture_loss"
-            frame = pl.DataFrame(
-                {
-                    "market": market,
-                    "symbol": sorted(symbols),
-                    "start_time": datetime.fromtimestamp(c.from_ns / 1e9, UTC),
-                    "end_time": datetime.fromtimestamp(c.to_ns / 1e9, UTC),
-                }
-            ).with_columns(pl.col("start_time", "end_time").cast(pl.Datetime("us", "UTC")))
-            rows.append(
-                ledger_rows(
-                    frame,
-                    table=table,
-                    kind="disconnect",
-                    detected_at=detected,
-                    status=status,
-                    detail=c.cause,
-                )
+        if c.cryptolake == "coverage_gap":
+            rows += _disconnect_rows(c)
+        elif c.cryptolake == "silent":
+            rows += _silent_rows(c)
+    if not rows:
+        return GAPS.empty()
+    frames = []
+    for (table, kind, status, detail), part in (
+        pl.DataFrame(rows, schema=_ROW_SCHEMA)
+        .partition_by(["table", "kind", "status", "detail"], as_dict=True)
+        .items()
+    ):
+        frames.append(
+            ledger_rows(
+                part.drop("table", "kind", "status", "detail").unique(keep="first"),
+                table=str(table),
+                kind=str(kind),
+                detected_at=detected,
+                status=status,
+                market=market,
+                detail=str(detail),
             )
-    return pl.concat(rows) if rows else GAPS.empty()
+        )
+    return pl.concat(frames).unique("gap_id", keep="first")
+
+
+_ROW_SCHEMA: dict[str, pl.DataType] = {
+    "table": pl.String(),
+    "kind": pl.String(),
+    "status": pl.String(),
+    "detail": pl.String(),
+    "symbol": pl.String(),
+    "start_id": pl.Int64(),
+    "start_time": pl.Datetime("us", "UTC"),
+    "end_time": pl.Datetime("us", "UTC"),
+}
+
+
+def _table_of(stream: str) -> tuple[str, str] | None:
+    """``(bronze table key, SYMBOL)`` of a stream name such as ``btcusdt@aggTrade``."""
+    symbol, _, name = stream.partition("@")
+    kind = stream_kind(name)
+    table = KIND_TABLE.get(kind) if kind else None
+    return (f"bronze.{table}", symbol.upper()) if table else None
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _disconnect_rows(c: Control) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for stream, (ident, ms) in sorted(c.before.items()):
+        where = _table_of(stream)
+        if where is None or ms is None or c.after_ms is None or c.after_ms <= ms:
+            continue
+        table, symbol = where
+        status: GapStatus = "open" if table in REST_REFILLABLE else "capture_loss"
+        by_id = table in ("bronze.agg_trades", "bronze.trades") and ident is not None
+        out.append(
+            {
+                "table": table,
+                "kind": "disconnect",
+                "status": status,
+                "detail": c.cause,
+                "symbol": symbol,
+                "start_id": ident + 1 if by_id and ident is not None else None,
+                "start_time": _at(ms),
+                "end_time": _at(c.after_ms),
+            }
+        )
+    return out
+
+
+def _silent_rows(c: Control) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for stream in c.streams:
+        where = _table_of(stream)
+        if where is None:
+            continue
+        table, symbol = where
+        last = c.before.get(stream, [None, None])[1]
+        start = last if last is not None else c.at_ms
+        reason = c.reasons.get(stream, "silent")
+        if start is None:  # nothing timed was seen at all: the collector's clock, said so
+            at, detail = datetime.fromtimestamp(c.from_ns / 1e9, UTC), f"{reason} (local clock)"
+            start_time = end_time = at
+        else:
+            start_time, end_time, detail = _at(start), _at(max(start, c.at_ms or start)), reason
+        out.append(
+            {
+                "table": table,
+                "kind": "silent",
+                "status": "capture_loss",
+                "detail": f"{stream}: {detail}",
+                "symbol": symbol,
+                "start_id": None,
+                "start_time": start_time,
+                "end_time": end_time,
+            }
+        )
+    return out
 
 
 def land_all(

@@ -59,7 +59,16 @@ def run_collect(settings: Settings, plan: CapturePlan, seconds: float) -> Collec
     lake = Lake.from_settings(settings)
     lake.create_all()
     endpoints = Endpoints.for_exchange(settings.exchange)
-    return asyncio.run(collect(lake, endpoints, plan, settings.capture, duration_s=seconds))
+    return asyncio.run(
+        collect(
+            lake,
+            endpoints,
+            plan,
+            settings.capture,
+            landing=settings.landing_path,
+            duration_s=seconds,
+        )
+    )
 
 
 def exchange_rows(base: str, path: str, symbol: str, lo: int, hi: int, id_key: str) -> list[dict]:
@@ -140,7 +149,9 @@ def test_faults_lose_nothing_and_every_disconnect_is_repaired(
     last = summary.last
     assert last is not None
     assert last.drops >= 8 * 2  # two connections, each dropped every 10 s for 120 s
-    assert last.silent_reports >= 1 and last.recycles >= 1  # the silenced bookTicker
+    # the silenced bookTicker was recycled (its symbol still trades), a bounded number of times,
+    # and nothing had to be written down as silent: every stream flowed again
+    assert 1 <= last.recycles <= 6 and last.silent_reports == 0
     gaps = lake.read(GAPS)
     disconnects = gaps.filter(
         (pl.col("kind") == "disconnect") & (pl.col("table_name") == "bronze.agg_trades")

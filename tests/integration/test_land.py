@@ -10,6 +10,7 @@ import polars as pl
 from lake.binance.ws import control_frame
 from lake.capture.land import land_market
 from lake.capture.landing import LandingSink
+from lake.capture.repair import RepairResult
 from lake.capture.segments import closed_segments
 from lake.schemas import AGG_TRADES, GAPS, MARK_PRICE, QUARANTINE
 from lake.storage import Lake
@@ -70,7 +71,19 @@ def test_land_merges_quarantines_and_records_gaps(tmp_path: Path) -> None:
             cause="reconnect",
             from_ns=T0_MS * 10**6,
             to_ns=(T0_MS + 500) * 10**6,
-            streams=["btcusdt@bookTicker", "btcusdt@aggTrade"],
+            streams=["btcusdt@bookTicker", "btcusdt@aggTrade", "btcusdt@trade"],
+            # what the exchange said last before the break; trade had not delivered at all
+            before={"btcusdt@bookTicker": [7, T0_MS + 400], "btcusdt@aggTrade": [99, T0_MS + 990]},
+            after_ms=T0_MS + 1_500,
+        )
+    )
+    frames.append(  # a replay that started over: the window runs backwards and hides nothing
+        control_frame(
+            "coverage_gap",
+            cause="reconnect",
+            streams=["ethusdt@aggTrade"],
+            before={"ethusdt@aggTrade": [99, T0_MS + 990]},
+            after_ms=T0_MS,
         )
     )
     write(landing, frames)
@@ -90,8 +103,15 @@ def test_land_merges_quarantines_and_records_gaps(tmp_path: Path) -> None:
     hole = by_kind[("bronze.agg_trades", "id")]
     assert (hole["start_id"], hole["end_id"], hole["status"]) == (40, 44, "open")
     assert by_kind[("bronze.mark_price", "cadence")]["status"] == "capture_loss"
-    assert by_kind[("bronze.book_ticker", "disconnect")]["status"] == "capture_loss"
-    assert by_kind[("bronze.agg_trades", "disconnect")]["status"] == "open"
+    book = by_kind[("bronze.book_ticker", "disconnect")]
+    assert book["status"] == "capture_loss" and book["start_id"] is None
+    dis = by_kind[("bronze.agg_trades", "disconnect")]
+    assert dis["status"] == "open" and dis["start_id"] == 100  # the first id that may be missing
+    # the window is the exchange's times, not the collector's clock
+    assert dis["start_time"].timestamp() * 1000 == T0_MS + 990
+    assert dis["end_time"].timestamp() * 1000 == T0_MS + 1_500
+    assert set(gaps.filter(pl.col("kind") == "disconnect")["symbol"]) == {"BTCUSDT"}
+    assert gaps.filter(pl.col("table_name") == "bronze.trades").height == 0
 
     # the same frames landed again (e.g. after a crash before the segment was moved) change nothing
     versions = {t: lake.open(t).version() for t in (AGG_TRADES, GAPS, MARK_PRICE, QUARANTINE)}
@@ -171,6 +191,8 @@ def _disconnect_at_the_end(tmp_path: Path) -> Lake:
             streams=["btcusdt@aggTrade"],
             from_ns=(T0_MS + 95) * 10**6,
             to_ns=(T0_MS + 200) * 10**6,
+            before={"btcusdt@aggTrade": [9, T0_MS + 90]},
+            after_ms=T0_MS + 200,
         )
     )
     write(landing, frames)
@@ -178,7 +200,7 @@ def _disconnect_at_the_end(tmp_path: Path) -> Lake:
     return lake
 
 
-def _repair(lake: Lake, pages: list[list[dict[str, object]]]) -> None:
+def _repair(lake: Lake, pages: list[list[dict[str, object]]], **kw: int) -> RepairResult:
     import asyncio
 
     import httpx
@@ -194,11 +216,11 @@ def _repair(lake: Lake, pages: list[list[dict[str, object]]]) -> None:
             side_effect=[httpx.Response(200, json=p) for p in pages]
         )
 
-        async def go() -> None:
+        async def go() -> RepairResult:
             async with RestClient(Endpoints.for_exchange(base), retry=RetryPolicy(1)) as client:
-                await repair_open_gaps(lake, client)
+                return await repair_open_gaps(lake, client, **kw)
 
-        asyncio.run(go())
+        return asyncio.run(go())
 
 
 def rest_agg(a: int) -> dict[str, object]:
@@ -222,7 +244,61 @@ def test_a_disconnect_at_the_end_is_settled_by_rest(tmp_path: Path) -> None:
         "status"
     ].to_list() == ["repaired"]
     ids = lake.read(AGG_TRADES)["agg_trade_id"].sort().to_list()
-    assert ids == list(range(22))  # the window's rows, and the first one beyond it
+    assert ids == list(range(21))  # the window's rows; none beyond it
+
+
+def test_rest_rows_outside_the_window_are_refused_and_the_gap_is_unrepairable(
+    tmp_path: Path,
+) -> None:
+    lake = _disconnect_at_the_end(tmp_path)
+    # ids that continue the capture, but with times from before the last captured trade: an
+    # exchange whose history is another market's (a replay's REST serving the simulation)
+    fabricated = [{**rest_agg(a), "T": T0_MS - 86_400_000 + a} for a in range(10, 15)]
+    result = _repair(lake, [fabricated])
+    gap = lake.read(GAPS).filter(pl.col("table_name") == "bronze.agg_trades").row(0, named=True)
+    assert gap["status"] == "unrepairable" and "refused 5 REST row(s)" in gap["detail"]
+    assert result.refused_rows == 5 and result.unrepairable == 1
+    assert lake.read(AGG_TRADES).height == 10  # nothing written
+    again = _repair(lake, [])  # settled: a later pass does not ask again
+    assert (again.requests, again.left_open) == (0, 0)
+
+
+def test_an_id_hole_is_filled_only_inside_its_times(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.create_all()
+    landing = tmp_path / "landing" / "um"
+    write(landing, [agg(a) for a in range(30) if not 10 <= a < 15])
+    land_market(lake, landing, "um")
+    skewed = [rest_agg(a) for a in range(10, 13)] + [
+        {**rest_agg(a), "T": T0_MS + 3_600_000}
+        for a in (13, 14)  # an hour later: not the hole's
+    ]
+    result = _repair(lake, [skewed])
+    gap = lake.read(GAPS).filter(pl.col("kind") == "id").row(0, named=True)
+    assert gap["status"] == "unrepairable" and "refused 2" in gap["detail"]
+    ids = lake.read(AGG_TRADES)["agg_trade_id"].sort().to_list()
+    assert ids == [a for a in range(30) if a not in (13, 14)]
+    assert result.rows == 3
+
+
+def test_an_id_hole_the_exchange_does_not_have_is_unrepairable(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.create_all()
+    landing = tmp_path / "landing" / "um"
+    write(landing, [agg(a) for a in range(30) if not 10 <= a < 15])
+    land_market(lake, landing, "um")
+    _repair(lake, [[rest_agg(a) for a in range(15, 30)]])  # REST skips the hole too
+    gap = lake.read(GAPS).filter(pl.col("kind") == "id").row(0, named=True)
+    assert gap["status"] == "unrepairable"
+    assert "the exchange has no rows for 5 of ids 10..14" in gap["detail"]
+
+
+def test_a_repair_pass_is_bounded_in_requests(tmp_path: Path) -> None:
+    lake = _disconnect_at_the_end(tmp_path)
+    full = [[rest_agg(a)] * 1 for a in range(10, 13)]  # one row a page: the window needs more
+    result = _repair(lake, full, max_requests=2)
+    assert result.requests == 2 and result.left_open == 1 and result.repaired == 0
+    assert "request budget of 2 spent" in result.errors[-1]
 
 
 def test_a_quiet_tail_after_a_disconnect_is_complete(tmp_path: Path) -> None:
