@@ -49,8 +49,9 @@ def demo(
         captured = capture(live, None, None, capture_s)
         print(
             f"collect: {capture_s:.0f} s of spot and USD-M streams, "
-            f"{sum(captured['frames'].values()):,} frames landed into bronze, "
-            f"{captured['drops']} reconnects, {captured['gaps_repaired']} gap(s) repaired"
+            f"{captured['frames_received']:,} frames received, {captured['rows_stored']:,} rows "
+            f"newly stored in bronze, {captured['drops']} reconnects, "
+            f"{captured['gaps_repaired']} gap(s) repaired"
         )
         today = datetime.now(UTC).date()
         history = backfill(

@@ -185,7 +185,10 @@ def _liveness_default() -> dict[str, float]:
 class CaptureConfig(_Strict):
     """Live capture: landing segments, connections, liveness and gap filling."""
 
-    landing_dir: str = "./data/landing"
+    # Segments wait here until landed. Unset: `_landing` inside a local lake root; a relative
+    # path is taken from the lake root too, so every command finds the same segments wherever it
+    # runs. A remote root (s3://) needs an absolute local path.
+    landing_dir: str | None = None
     flush_interval_s: float = Field(default=1.0, gt=0, le=1.0)
     segment_rotate_s: float = Field(default=60.0, gt=0)
     segment_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
@@ -195,6 +198,7 @@ class CaptureConfig(_Strict):
     connection_lifetime_s: float = Field(default=23.5 * 3600, gt=0, le=24 * 3600)
     liveness_s: dict[str, float] = Field(default_factory=_liveness_default)
     max_rest_fill_ids: int = Field(default=200_000, ge=0)
+    repair_max_requests: int = Field(default=100, gt=0)
 
     @field_validator("liveness_s")
     @classmethod
@@ -237,6 +241,10 @@ def _check_exchange(value: str) -> str:
     )
 
 
+LANDING_DIR_NAME = "_landing"
+"""The landing directory inside a local lake root when ``capture.landing_dir`` is unset."""
+
+
 class Settings(BaseSettings):
     """Everything cryptolake can be configured with."""
 
@@ -256,6 +264,25 @@ class Settings(BaseSettings):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @property
+    def landing_path(self) -> Path:
+        """Where landing segments wait: ``capture.landing_dir`` resolved against the lake root.
+
+        Raises:
+            ConfigError: the root is remote and no absolute landing directory is configured.
+        """
+        configured = self.capture.landing_dir
+        if configured:
+            path = Path(configured).expanduser()
+            if path.is_absolute():
+                return path
+        if not self.storage.is_local:
+            raise ConfigError(
+                f"capture.landing_dir must be an absolute local path when storage.root is "
+                f"remote ({self.storage.root}): landing segments wait on local disk"
+            )
+        return Path(self.storage.uri) / (configured or LANDING_DIR_NAME)
 
     def endpoints(self, url: str) -> Endpoints:
         """The endpoints of the exchange at ``url`` (``live`` or a base URL), with the API key."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -55,45 +54,62 @@ def capture(
                 settings.endpoints(url),
                 plan,
                 settings.capture,
+                landing=settings.landing_path,
                 duration_s=duration_s,
                 on_tick=on_tick,
             )
         )
+    figures = summary.as_dict()
     rows = [
         {
-            "market": r.market,
-            "stream": r.stream,
-            "messages": r.messages,
-            "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
+            "market": r["market"],
+            "stream": r["stream"],
+            "frames received": r["frames"],
+            "latency_ms": None if r["latency_ms"] is None else round(r["latency_ms"], 2),
         }
-        for r in (summary.last.streams if summary.last else [])
+        for r in figures["streams"]
     ]
-    create_table_artifact(key="capture-streams", table=rows, description="messages per stream")
+    offset = figures["exchange_clock_offset_s"]
+    note = "" if offset is None else f"; exchange clock {offset:,.0f} s off local: no latency"
+    create_table_artifact(
+        key="capture-streams", table=rows, description=f"frames received per stream{note}"
+    )
+    stored = [
+        {"market": m, "table": t, "rows": n, "newly stored": r.stored.get(t, 0)}
+        for m, r in summary.landed.items()
+        for t, n in sorted(r.rows.items())
+    ]
+    create_table_artifact(
+        key="capture-rows", table=stored, description="rows landed and newly stored per table"
+    )
     return {
-        "duration_s": round(summary.duration_s, 1),
-        "frames": {m: r.frames for m, r in summary.landed.items()},
-        "gaps_repaired": summary.gaps_repaired,
-        "drops": summary.last.drops if summary.last else 0,
-    }
+        k: figures[k]
+        for k in ("duration_s", "frames_received", "rows_stored", "gaps_repaired", "drops")
+    } | {"gaps_unrepairable": figures["gaps_unrepairable"]}
 
 
 @task(name="land-market", cache_policy=NO_CACHE)
 def land_segments(settings: Settings, market: Market) -> dict[str, int]:
     """Land one market's closed segments; returns rows per table."""
     lake = Lake.from_settings(settings)
-    result = land_market(lake, Path(settings.capture.landing_dir) / market, market)
-    return {"segments": result.segments, "frames": result.frames, **result.rows}
+    result = land_market(lake, settings.landing_path / market, market)
+    return {"segments": result.segments, "frames": result.frames, **result.stored}
 
 
 @task(name="repair-gaps", cache_policy=NO_CACHE)
-def repair_gaps(settings: Settings) -> dict[str, int]:
+def repair_gaps(settings: Settings) -> dict[str, Any]:
     """Fill every open REST-repairable gap of the ledger."""
     lake = Lake.from_settings(settings)
 
-    async def run(url: str) -> dict[str, int]:
+    async def run(url: str) -> dict[str, Any]:
         async with RestClient(settings.endpoints(url)) as client:
-            r = await repair_open_gaps(lake, client, max_ids=settings.capture.max_rest_fill_ids)
-        return {"repaired": r.repaired, "rows": r.rows, "left_open": r.left_open}
+            r = await repair_open_gaps(
+                lake,
+                client,
+                max_ids=settings.capture.max_rest_fill_ids,
+                max_requests=settings.capture.repair_max_requests,
+            )
+        return {k: v for k, v in r.as_dict().items() if k != "errors"}
 
     with exchange_url(settings) as url:
         return asyncio.run(run(url))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,7 +11,11 @@ from lake.clikit import console, emit_json, fail, settings_with_exchange
 from lake.settings import markets_option, symbols_option
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lake.capture.collector import CollectSummary, Snapshot
+    from lake.capture.land import LandResult
+    from lake.capture.repair import RepairResult
     from lake.settings import Market, Settings
     from lake.storage import Lake
 
@@ -64,6 +68,7 @@ def collect(
     chosen = parse_markets(markets)
     syms = parse_symbols(symbols)
     settings, lake = _open(ctx, exchange)
+    landing = _landing(settings)
     plan = CapturePlan.from_settings(settings, markets=chosen, symbols=syms)
     live = None if as_json else Live(console=console, refresh_per_second=2, transient=False)
 
@@ -81,6 +86,7 @@ def collect(
             settings.endpoints(url),
             plan,
             settings.capture,
+            landing=landing,
             duration_s=duration,
             stop=stop,
             on_tick=on_tick,
@@ -110,57 +116,41 @@ def land(
 ) -> None:
     """Land closed landing segments into bronze and record (and fill) the gaps they reveal."""
     import asyncio
-    from pathlib import Path
 
     from lake.binance.rest import RestClient
-    from lake.capture.land import land_market
-    from lake.capture.repair import repair_open_gaps
+    from lake.capture.collector import CollectSummary, land_and_repair
     from lake.simulator import exchange_url
 
     chosen = parse_markets(markets)
     settings, lake = _open(ctx, exchange)
-    root = Path(settings.capture.landing_dir)
-    out: dict[str, Any] = {"landed": {}, "repair": None}
-    for market in chosen:
-        r = land_market(lake, root / market, market)
-        out["landed"][market] = {
-            "segments": r.segments,
-            "frames": r.frames,
-            "rows": r.rows,
-            "rejected": r.rejected,
-            "gaps": r.gaps,
-        }
+    root = _landing(settings)
+    summary = CollectSummary()
+
+    async def run(url: str | None) -> None:
+        if url is None:
+            await land_and_repair(lake, None, root, chosen, settings.capture, summary)
+            return
+        async with RestClient(settings.endpoints(url)) as client:
+            await land_and_repair(lake, client, root, chosen, settings.capture, summary)
+
     if repair:
-
-        async def fix(url: str) -> Any:
-            async with RestClient(settings.endpoints(url)) as client:
-                return await repair_open_gaps(
-                    lake, client, max_ids=settings.capture.max_rest_fill_ids
-                )
-
         with exchange_url(settings) as url:
-            res = asyncio.run(fix(url))
-        out["repair"] = {
-            "repaired": res.repaired,
-            "rows": res.rows,
-            "left_open": res.left_open,
-            "errors": res.errors,
-        }
+            asyncio.run(run(url))
+    else:
+        asyncio.run(run(None))
+    out = {
+        "landed": {m: r.as_dict() for m, r in summary.landed.items()},
+        "rows_stored": summary.rows_stored,
+        "repair": summary.repairs[-1].as_dict() if summary.repairs else None,
+    }
     if as_json:
         emit_json(out)
         return
-    for market, r in out["landed"].items():
-        console.print(
-            f"{market}: {r['segments']} segment(s), {r['frames']:,} frames, rows {r['rows']}, "
-            f"{r['rejected']} quarantined, {r['gaps']} gap(s) recorded"
-        )
-    if out["repair"] is not None:
-        rep = out["repair"]
-        console.print(
-            f"repair: {rep['repaired']} gap(s) repaired ({rep['rows']:,} rows), "
-            f"{rep['left_open']} left open"
-        )
-        for err in rep["errors"][:5]:
+    for market, r in summary.landed.items():
+        console.print(f"{market}: {_landed_line(r)}")
+    if summary.repairs:
+        console.print(_repair_line(summary.repairs[-1]))
+        for err in summary.repairs[-1].errors[:5]:
             console.print(f"  [yellow]{err}[/]")
 
 
@@ -174,13 +164,50 @@ def _open(ctx: typer.Context, exchange: str | None) -> tuple[Settings, Lake]:
     return settings, lake
 
 
+def _landing(settings: Settings) -> Path:
+    from lake.settings import ConfigError
+
+    try:
+        return settings.landing_path
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _landed_line(r: LandResult) -> str:
+    tables = ", ".join(
+        f"{t} {r.stored.get(t, 0):,} new of {n:,}" for t, n in sorted(r.rows.items())
+    )
+    return (
+        f"{r.segments} segment(s), {r.frames:,} frames; rows stored: {tables or 'none'}; "
+        f"{r.rejected} quarantined, {r.gaps} gap(s) recorded"
+    )
+
+
+def _repair_line(r: RepairResult) -> str:
+    return (
+        f"repair: {r.repaired} gap(s) repaired ({r.rows:,} rows), {r.unrepairable} unrepairable"
+        f" ({r.refused_rows} rows refused), {r.left_open} left open, {r.requests} request(s)"
+    )
+
+
+def _clock_note(offset_s: float | None) -> str:
+    if offset_s is None:
+        return ""
+    hours = offset_s / 3600
+    when = f"{abs(hours) / 24:,.1f} days" if abs(hours) >= 48 else f"{abs(hours):,.1f} h"
+    side = "behind" if offset_s > 0 else "ahead of"
+    return f" · exchange clock {when} {side} local (a replay?): latency not shown"
+
+
 def _live_table(snap: Snapshot) -> Table:
     table = Table(
-        title=f"capture {snap.elapsed_s:,.0f}s · durable {snap.frames_durable:,} · "
+        title=f"capture {snap.elapsed_s:,.0f}s · frames received {snap.frames_received:,} · "
+        f"durable {snap.frames_durable:,} · rows stored {snap.rows_stored:,} · "
         f"connects {snap.connects} · drops {snap.drops} · recycles {snap.recycles} · "
-        f"gaps repaired {snap.gaps_repaired} · dropped {snap.dropped}"
+        f"silent {snap.silent_reports} · gaps repaired {snap.gaps_repaired} · "
+        f"dropped {snap.dropped}" + _clock_note(snap.clock_offset_s)
     )
-    for col in ("market", "stream", "messages", "msg/s", "latency ms", "silent s"):
+    for col in ("market", "stream", "frames", "msg/s", "latency ms", "silent s"):
         table.add_column(col, justify="left" if col in ("market", "stream") else "right")
     for r in snap.streams:
         lat = "-" if r.latency_ms is None else f"{r.latency_ms:,.1f}"
@@ -191,42 +218,22 @@ def _live_table(snap: Snapshot) -> Table:
 
 
 def _report(summary: CollectSummary, as_json: bool) -> None:
-    landed = {
-        m: {
-            "segments": r.segments,
-            "frames": r.frames,
-            "rows": r.rows,
-            "rejected": r.rejected,
-            "gaps": r.gaps,
-        }
-        for m, r in summary.landed.items()
-    }
-    last = summary.last
-    payload = {
-        "duration_s": round(summary.duration_s, 3),
-        "landed": landed,
-        "gaps_repaired": summary.gaps_repaired,
-        "gaps_left_open": summary.repairs[-1].left_open if summary.repairs else 0,
-        "connects": last.connects if last else 0,
-        "drops": last.drops if last else 0,
-        "recycles": last.recycles if last else 0,
-        "silent_reports": last.silent_reports if last else 0,
-        "dropped_frames": last.dropped if last else 0,
-        "streams": [
-            {
-                "market": r.market,
-                "stream": r.stream,
-                "messages": r.messages,
-                "latency_ms": r.latency_ms,
-            }
-            for r in (last.streams if last else [])
-        ],
-    }
+    payload = summary.as_dict()
     if as_json:
         emit_json(payload)
         return
     console.print(
-        f"stopped after {summary.duration_s:,.1f}s: "
-        + "; ".join(f"{m} {v['frames']:,} frames → {v['rows']}" for m, v in landed.items())
-        + f"; gaps repaired {payload['gaps_repaired']}, left open {payload['gaps_left_open']}"
+        f"stopped after {summary.duration_s:,.1f}s: {payload['frames_received']:,} frames "
+        f"received, {summary.rows_stored:,} rows newly stored"
+        + _clock_note(payload["exchange_clock_offset_s"])
     )
+    for market, r in summary.landed.items():
+        console.print(f"  {market}: {_landed_line(r)}")
+    unrepairable = payload["gaps_unrepairable"]
+    console.print(
+        f"  gaps repaired {summary.gaps_repaired}, unrepairable {unrepairable}, "
+        f"left open {summary.gaps_left_open}; recycles {payload['recycles']}, "
+        f"silent streams reported {payload['silent_reports']}"
+    )
+    for err in payload["repair_errors"][:5]:
+        console.print(f"  [yellow]{err}[/]")
