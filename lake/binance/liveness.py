@@ -9,8 +9,9 @@ frame. What that means depends on what else is flowing:
 * **symbol quiet** — every trade-driven stream of its symbol (trades, aggTrades, book, klines;
   markPrice ticks on a timer and does not count) is silent on every connection of the market,
   while other symbols still flow: the symbol is halted or delisted. Reported once; never recycled.
-* **stuck** — its symbol still trades, or nothing at all flows on the connection: the connection
-  is recycled (make-before-break). Each further recycle for the same stream waits twice as long,
+* **stuck** — another trade-driven stream of its symbol delivered a whole limit after it fell
+  silent (the symbol trades), or nothing at all flows on the connection: the connection is
+  recycled (make-before-break). Each further recycle for the same stream waits twice as long,
   and after ``max_recycles`` fruitless ones the stream is given up: reported once as capture loss.
 
 A stream that delivers again starts afresh. One :class:`Liveness` serves every connection of a
@@ -111,19 +112,31 @@ class Liveness:
                 continue
             if w.last_recv_ns() == 0:
                 w.reported = "never delivered"
-            elif not all_silent and self._symbol_quiet(w.symbol, now_ns):
+            elif all_silent or self._still_trades(w):
+                if w.recycles >= self.max_recycles:
+                    w.reported = "given up"
+                elif now_ns >= w.next_recycle_ns:
+                    w.recycles += 1
+                    w.next_recycle_ns = now_ns + _ns(w.limit_s * 2**w.recycles)
+                    w.mark_ns = now_ns
+                    recycle.append(w.stream)
+            elif self._symbol_quiet(w.symbol, now_ns):
                 w.reported = "symbol quiet"
-            elif w.recycles >= self.max_recycles:
-                w.reported = "given up"
-            elif now_ns >= w.next_recycle_ns:
-                w.recycles += 1
-                w.next_recycle_ns = now_ns + _ns(w.limit_s * 2**w.recycles)
-                w.mark_ns = now_ns
-                recycle.append(w.stream)
+            # else: its symbol's other streams are going quiet too; judged at a later check
             if w.reported is not None:
                 w.mark_ns = now_ns
                 reports.append(Silence(w.stream, w.reported, w.last_recv_ns()))
         return Verdict(tuple(recycle), tuple(reports))
+
+    def _still_trades(self, w: Watched) -> bool:
+        """Another trade-driven stream of ``w``'s symbol delivered a whole limit after ``w``
+        fell silent: the symbol trades, so ``w`` is stuck on its connection."""
+        bound = w.last_recv_ns() + _ns(w.limit_s)
+        return any(
+            o.last_recv_ns() > bound
+            for o in self.watched.values()
+            if o is not w and o.symbol == w.symbol and o.trade_driven
+        )
 
     def _symbol_quiet(self, symbol: str, now_ns: int) -> bool:
         """Every trade-driven stream of ``symbol`` is silent (on any connection) while some

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ KINDS: dict[str, set[str]] = {
     "ws.duplicate": _TRIGGER | {"stream"},
     "ws.reorder": _TRIGGER | {"stream"},
     "ws.silence": {"stream", "after", "times"},
+    "ws.halt": {"symbol", "market", "after"},
     "rest.error": _TRIGGER | {"path", "status"},
     "rest.timeout": _TRIGGER | {"path", "delay"},
     "rest.429": _TRIGGER | {"path"},
@@ -73,6 +75,7 @@ class Fault:
     times: int | None = None
     seen: int = 0
     fired: int = 0
+    created: float = field(default_factory=time.monotonic)  # wall time it came into force
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, key: str, default: str = "") -> str:
@@ -106,6 +109,15 @@ class Fault:
     def matches_stream(self, stream: str) -> bool:
         """Filter of WS faults: exact stream name (empty matches all)."""
         return self.get("stream", stream) == stream
+
+    def halts(self, stream: str, route: str) -> bool:
+        """``ws.halt``: is ``stream`` (on ``route``) of the halted symbol, and the halt begun?"""
+        if stream.split("@", 1)[0] != self.get("symbol").lower():
+            return False
+        market = self.get("market")
+        if market and not route.startswith(market):
+            return False
+        return time.monotonic() - self.created >= parse_duration(self.get("after", "0"))
 
     def matches_file(self, key: str, info: dict[str, str]) -> bool:
         """Filter of Vision faults: every given filter must match the file."""
@@ -170,6 +182,10 @@ def _build(name: str, params: dict[str, str]) -> Fault:
             raise ValueError("keep must be a fraction in [0, 1)")
         if "mode" in params and params["mode"] not in ("abort", "close"):
             raise ValueError("mode must be abort or close")
+        if name == "ws.halt" and "symbol" not in params:
+            raise ValueError("ws.halt needs symbol=<SYMBOL>, e.g. symbol=ETHUSDT")
+        if "market" in params and params["market"] not in ("spot", "um"):
+            raise ValueError("market must be spot or um")
         if name == "ws.silence" and "stream" not in params:
             raise ValueError("ws.silence needs stream=<name>, e.g. stream=btcusdt@aggTrade")
         if name == "ws.drop" and every is None and "p" not in params:

@@ -104,3 +104,20 @@ def test_streams_without_a_limit_are_not_watched() -> None:
         st.deliver(t, "btcusdt@aggTrade")
         v = st.live.check(streams, opened_ns=0, now_ns=t * S)
         assert v == v.__class__()
+
+
+def test_a_halt_seen_one_stream_at_a_time_is_not_taken_for_a_stuck_stream() -> None:
+    # the trade stream's last frame came 2 s before the aggTrade stream's: when trade crosses
+    # its limit, aggTrade has not yet, and nothing proves the symbol still trades
+    st = Streams(UM, LIMITS)
+    reports = []
+    for t in range(1, 100):
+        st.deliver(t, "ethusdt@aggTrade", "btcusdt@markPrice@1s")
+        if t <= 28:
+            st.deliver(t, "btcusdt@trade")
+        if t <= 30:
+            st.deliver(t, "btcusdt@aggTrade")
+        v = st.live.check(UM, opened_ns=0, now_ns=t * S)
+        assert v.recycle == (), t
+        reports += v.reports
+    assert {r.reason for r in reports} == {"symbol quiet"} and len(reports) == 2
