@@ -39,7 +39,7 @@ def serve(
     ] = "BTCUSDT,ETHUSDT",
     replay: Annotated[
         list[Path] | None,
-        typer.Option(help="Recording to replay on the WebSocket routes (repeatable)."),
+        typer.Option(help="Recording to replay; its symbols are served from it (repeatable)."),
     ] = None,
     speed: Annotated[float, typer.Option(help="Replay speed; 0 = as fast as possible.")] = 1.0,
     faults: Annotated[str, typer.Option(help="Fault spec, e.g. 'ws.drop:every=30s'.")] = "",

@@ -109,6 +109,16 @@ class SymbolSpec:
         return next(q for q in _QUOTES if self.symbol.endswith(q))
 
 
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``(base, quote)`` by the known quote assets: ``BTCUSDT`` → ``("BTC", "USDT")``.
+
+    The quote is ``""`` when the symbol ends in none of them.
+    """
+    sym = symbol.upper()
+    quote = next((q for q in _QUOTES if sym.endswith(q) and len(sym) > len(q)), "")
+    return sym[: len(sym) - len(quote)], quote
+
+
 def make_spec(market: Market, symbol: str, **overrides: float | int) -> SymbolSpec:
     """Build the spec of ``symbol`` on ``market`` with realistic precisions.
 

@@ -1,12 +1,43 @@
-"""``exchangeInfo`` bodies for spot and USD-M, built from the configured symbols."""
+"""``exchangeInfo`` bodies for spot and USD-M: the simulated symbols, then the replayed ones.
+
+A replayed symbol is listed as TRADING with the decimals its recording prints and no filters
+(a recording does not say what its tick and lot sizes were).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from lake.exchange.config import RateLimits, SymbolSpec
+from lake.exchange.config import GENESIS_MS, RateLimits, SymbolSpec, split_symbol
 from lake.exchange.fmt import dec
 from lake.exchange.state import ExchangeState
+
+
+class _Listing(NamedTuple):
+    symbol: str
+    base: str
+    quote: str
+    price_dec: int  # USD-M pricePrecision
+    qty_dec: int  # USD-M quantityPrecision
+    onboard_ms: int
+    filters: list[dict[str, Any]]
+
+
+def _listings(state: ExchangeState, market: str) -> list[_Listing]:
+    """Simulated symbols in config order, then the replayed ones by name."""
+    out = [
+        _Listing(
+            s.symbol, s.base_asset, s.quote_asset, s.price_dec, s.qty_dec, s.genesis_ms, _filters(s)
+        )
+        for s in state.simulated_specs(market)
+    ]
+    tables = state.replay.tables if state.replay is not None else {}
+    for m, sym in sorted(tables):
+        if m == market:
+            base, quote = split_symbol(sym)
+            rec = tables[(m, sym)]
+            out.append(_Listing(sym, base, quote, rec.price_dec, rec.qty_dec, GENESIS_MS, []))
+    return out
 
 
 def _filters(spec: SymbolSpec) -> list[dict[str, Any]]:
@@ -40,9 +71,7 @@ def _weight_window(limits: RateLimits) -> dict[str, Any]:
 def spot_exchange_info(state: ExchangeState, now_ms: int, symbol: str | None) -> dict[str, Any]:
     """``GET /api/v3/exchangeInfo`` (optionally one ``symbol``)."""
     lim = state.config.limits
-    specs = [
-        s for s in state.config.market_specs("spot") if symbol is None or s.symbol == symbol.upper()
-    ]
+    specs = [s for s in _listings(state, "spot") if symbol is None or s.symbol == symbol.upper()]
     return {
         "timezone": "UTC",
         "serverTime": now_ms,
@@ -62,9 +91,9 @@ def spot_exchange_info(state: ExchangeState, now_ms: int, symbol: str | None) ->
             {
                 "symbol": s.symbol,
                 "status": "TRADING",
-                "baseAsset": s.base_asset,
+                "baseAsset": s.base,
                 "baseAssetPrecision": 8,
-                "quoteAsset": s.quote_asset,
+                "quoteAsset": s.quote,
                 "quotePrecision": 8,
                 "quoteAssetPrecision": 8,
                 "orderTypes": [
@@ -76,7 +105,7 @@ def spot_exchange_info(state: ExchangeState, now_ms: int, symbol: str | None) ->
                 ],
                 "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False,
-                "filters": _filters(s),
+                "filters": s.filters,
                 "permissions": [],
                 "permissionSets": [["SPOT"]],
             }
@@ -88,7 +117,7 @@ def spot_exchange_info(state: ExchangeState, now_ms: int, symbol: str | None) ->
 def um_exchange_info(state: ExchangeState, now_ms: int) -> dict[str, Any]:
     """``GET /fapi/v1/exchangeInfo``."""
     lim = state.config.limits
-    specs = state.config.market_specs("um")
+    specs = _listings(state, "um")
     return {
         "timezone": "UTC",
         "serverTime": now_ms,
@@ -103,14 +132,14 @@ def um_exchange_info(state: ExchangeState, now_ms: int) -> dict[str, Any]:
         "symbols": [
             {
                 "symbol": s.symbol,
-                "pair": s.pair,
+                "pair": s.symbol,
                 "contractType": "PERPETUAL",
                 "deliveryDate": 4133404800000,
-                "onboardDate": s.genesis_ms,
+                "onboardDate": s.onboard_ms,
                 "status": "TRADING",
-                "baseAsset": s.base_asset,
-                "quoteAsset": s.quote_asset,
-                "marginAsset": s.quote_asset,
+                "baseAsset": s.base,
+                "quoteAsset": s.quote,
+                "marginAsset": s.quote,
                 "pricePrecision": s.price_dec,
                 "quantityPrecision": s.qty_dec,
                 "baseAssetPrecision": 8,
@@ -118,7 +147,7 @@ def um_exchange_info(state: ExchangeState, now_ms: int) -> dict[str, Any]:
                 "underlyingType": "COIN",
                 "settlePlan": 0,
                 "triggerProtect": "0.0500",
-                "filters": _filters(s),
+                "filters": s.filters,
                 "orderTypes": [
                     "LIMIT",
                     "MARKET",

@@ -11,6 +11,12 @@ Every frame is a combined-stream wrapper. Each stream is served on its real rout
 combined subscriber gets the recorded line itself, a raw subscriber its ``data`` part. The replay
 clock starts when the first client subscribes, and every subscription starts at the recording's
 first frame (frames already due arrive at once), so a late client misses nothing.
+
+The recording also answers REST for the (market, symbol) pairs it holds
+(:attr:`Recording.replayed`): :mod:`lake.exchange.replay_data` keeps their trades, aggTrades,
+closed klines and mark prices, and a row is served once its frame is due on the replay clock.
+COIN-M recordings are refused: a ``dstream`` URL header, a ``cm``/``coinm`` folder, or a COIN-M
+symbol such as ``btcusd_perp``.
 """
 
 from __future__ import annotations
@@ -24,9 +30,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from lake.exchange import replay_data
 from lake.exchange.wsframe import Framed, build
 
 _WRAPPED = re.compile(rb'^\{"stream":"([^"]+)","data":')
+_EVENT_MS = re.compile(rb'"E":(\d+)')
+_COIN_M = re.compile(r"^[a-z0-9]+usd_(?:perp|\d{6})@")  # btcusd_perp, ethusd_240927 (not usdt_)
+_REFUSED = "COIN-M recordings are not served (only spot and USD-M)"
 
 
 class ReplayError(ValueError):
@@ -58,6 +68,11 @@ def route_for(market: str, stream: str) -> str:
     return "um_public" if "@bookTicker" in stream or "@depth" in stream else "um_market"
 
 
+def market_of(route: str) -> str:
+    """The market (``spot`` or ``um``) of a WebSocket route."""
+    return "spot" if route == "spot" else "um"
+
+
 class Recording:
     """Recorded frames grouped by (route, stream), with a shared replay clock."""
 
@@ -77,10 +92,23 @@ class Recording:
         self.streams: dict[tuple[str, str], _Stream] = {}
         self._framed: dict[tuple[str, str, bool], tuple[Framed, npt.NDArray[np.float64]]] = {}
         self.frames = 0
+        self.origin_ms: int | None = None  # exchange time at replay second 0 (first file's E)
         for n, path in enumerate(paths):
             self._load(path, n, market)
+        names = ", ".join(map(str, paths))
         if not self.frames:
-            raise ReplayError(f"no stream frames in {', '.join(map(str, paths))}")
+            raise ReplayError(f"no stream frames in {names}")
+        self.duration_s = max(max(s.times) for s in self.streams.values())
+        by_stream = (
+            (market_of(route), name, s.times, s.payloads)
+            for (route, name), s in self.streams.items()
+        )
+        try:
+            self.tables = replay_data.build(by_stream)
+        except ValueError as exc:
+            raise ReplayError(f"{names}: {exc}") from None
+        self.replayed: frozenset[tuple[str, str]] = frozenset(self.tables)
+        """The (market, SYMBOL) pairs the recording holds any frame of: ``("um", "BTCUSDT")``."""
 
     def _load(self, path: Path, file_no: int, market: str) -> None:
         if not path.is_file():
@@ -93,11 +121,13 @@ class Recording:
         if b" <-> " in header:  # cryptofeed
             url = header.split(b" <-> ")[0].decode(errors="replace")
             if "dstream" in url:
-                raise ReplayError(f"{path}: COIN-M recordings are not served (only spot and USD-M)")
+                raise ReplayError(f"{path}: {_REFUSED}")
             file_market = "um" if "fstream" in url else "spot"
             body, sep = lines[1:], b": "
         else:
             body, sep = lines, b" "
+            if {"cm", "coinm"} & {part.lower() for part in path.parts}:
+                raise ReplayError(f"{path}: {_REFUSED}")
             file_market = "spot" if "spot" in path.parts else "um"
             if "usdm" not in path.parts and "spot" not in path.parts:
                 file_market = (
@@ -117,8 +147,12 @@ class Recording:
             m = _WRAPPED.match(frame)
             if not m or not frame.endswith(b"}"):
                 raise ReplayError(f"{path}:{i + 1}: not a combined-stream frame")
-            t0 = ts if t0 is None else t0
             stream = m.group(1).decode()
+            if _COIN_M.match(stream):
+                raise ReplayError(f"{path}:{i + 1}: {stream} is a COIN-M stream; {_REFUSED}")
+            t0 = ts if t0 is None else t0
+            if file_no == 0 and self.origin_ms is None and (e := _EVENT_MS.search(frame)):
+                self.origin_ms = int(e.group(1)) - round((ts - t0) * 1000)
             s = self.streams.setdefault((route_for(file_market, stream), stream), _Stream())
             s.seq.append(file_no * 10**9 + i)
             s.times.append(ts - t0)
@@ -137,6 +171,17 @@ class Recording:
         if self.speed <= 0:
             return float("inf")
         return (time.monotonic() - self.start()) * self.speed
+
+    def exchange_ms(self) -> int | None:
+        """The replay clock as exchange time: the first frame's ``E`` plus the replayed time.
+
+        At speed 0 every frame is due, so the clock stands at the end of the recording. None
+        when no frame of the first file carries an event time.
+        """
+        if self.origin_ms is None:
+            return None
+        elapsed = self.duration_s if self.speed <= 0 else self.elapsed()
+        return self.origin_ms + int(elapsed * 1000)
 
     def source(self, route: str, name: str, combined: bool) -> ReplaySource | None:
         """A new subscription to a recorded stream, or None if the route does not carry it."""

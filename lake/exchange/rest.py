@@ -2,7 +2,9 @@
 
 Every route is declared with its budget (``"spot"``/``"um"``), its weight (a number or a function
 of the parameters) and an optional request-count quota; :func:`endpoint` charges the budget,
-applies REST faults and adds ``X-MBX-USED-WEIGHT-1M`` to every answer.
+applies REST faults and adds ``X-MBX-USED-WEIGHT-1M`` to every answer. A route that takes a
+symbol also names its ``replay`` handler, which answers instead when the recording being
+replayed holds that symbol (:mod:`lake.exchange.rest_replay`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from lake.exchange.faults import parse_duration
 from lake.exchange.state import ExchangeState, state_of
 
 Handler = Callable[["Params", ExchangeState], Any]
+# ``period`` of the /futures/data routes, in minutes
+PERIODS = {"5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "6h": 360}
+PERIODS |= {"12h": 720, "1d": 1440}
 
 
 class ApiError(Exception):
@@ -87,6 +92,24 @@ class Params:
             raise ApiError(-1121, "Invalid symbol.")
         return spec
 
+    def symbol_arg(self) -> str:
+        """The symbol the request is about (``symbol``, or ``pair`` for index klines); may be ""."""
+        return self.q.get("symbol") or self.q.get("pair") or ""
+
+    def server_ms(self) -> int:
+        """``serverTime``: the replay clock's exchange time when a recording is loaded."""
+        replayed = self.state.replay.exchange_ms() if self.state.replay is not None else None
+        return self.now if replayed is None else replayed
+
+    def period_ms(self) -> int:
+        """``period`` of a /futures/data route in ms: -1102 if missing, -1130 if unknown."""
+        period = self.q.get("period")
+        if not period:
+            raise mandatory("period")
+        if period not in PERIODS:
+            raise ApiError(-1130, "Data sent for parameter 'period' is not valid.")
+        return PERIODS[period] * 60_000
+
     def interval(self, spot: bool) -> str:
         """``interval``: -1120 if unknown (``1s`` is spot only, ``3d``/``1w``/``1M`` both)."""
         raw = self.q.get("interval")
@@ -114,6 +137,7 @@ class Route:
     handler: Handler
     quota: str | None = None
     api_key: bool = False  # security type MARKET_DATA: X-MBX-APIKEY required
+    replay: Handler | None = None  # answers for a symbol the loaded recording holds
 
 
 def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -153,9 +177,12 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
                     "Please use the websocket for live updates to avoid polling the API.",
                     429,
                 )
+            handler = route.handler
+            if route.replay is not None and state.replayed(route.market, params.symbol_arg()):
+                handler = route.replay
             # Off the event loop: a long history must not stall the streams.
             loop = asyncio.get_running_loop()
-            body = await loop.run_in_executor(None, route.handler, params, state)
+            body = await loop.run_in_executor(None, handler, params, state)
             resp = _json(body, 200)
         except ApiError as err:
             resp = _json({"code": err.code, "msg": err.msg}, err.status)

@@ -6,18 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from lake.exchange import rest_replay as replayed
 from lake.exchange.derivs import SLOT_MS
 from lake.exchange.fmt import dec, float_units
 from lake.exchange.info import um_exchange_info
 from lake.exchange.limits import kline_weight
 from lake.exchange.market import slot_times
 from lake.exchange.prices import FUNDING_MS
-from lake.exchange.rest import ApiError, Params, Route
+from lake.exchange.rest import Params, Route
 from lake.exchange.rest_rows import agg_trades, historical_trades, kline_opens, kline_rows
 from lake.exchange.state import ExchangeState
 
-PERIODS = {"5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "6h": 360}
-PERIODS |= {"12h": 720, "1d": 1440}
 HISTORY_MS = 30 * 86_400_000  # /futures/data/* serves only the last 30 days
 
 
@@ -60,7 +59,8 @@ def _premium_index_body(p: Params, s: ExchangeState, symbol: str) -> dict[str, A
 def _premium_index(p: Params, s: ExchangeState) -> Any:
     if p.q.get("symbol"):
         return _premium_index_body(p, s, p.spec().symbol)
-    return [_premium_index_body(p, s, x.symbol) for x in s.config.market_specs("um")]
+    simulated = [_premium_index_body(p, s, x.symbol) for x in s.simulated_specs("um")]
+    return simulated + replayed.replayed_premiums(p, s)
 
 
 def _open_interest(p: Params, s: ExchangeState) -> Any:
@@ -76,7 +76,7 @@ def _open_interest(p: Params, s: ExchangeState) -> Any:
 def _funding_rate(p: Params, s: ExchangeState) -> Any:
     limit = p.limit(100, 1000)
     start, end = p.time_range()
-    specs = [p.spec()] if p.q.get("symbol") else s.config.market_specs("um")
+    specs = [p.spec()] if p.q.get("symbol") else s.simulated_specs("um")
     hi = p.now if end is None else min(end, p.now)
     rows: list[dict[str, Any]] = []
     for spec in specs:
@@ -103,16 +103,9 @@ def _funding_rate(p: Params, s: ExchangeState) -> Any:
 
 def _data_rows(p: Params, s: ExchangeState, kind: str) -> Any:
     spec = p.spec()
-    period = p.q.get("period")
-    if not period:
-        raise ApiError(
-            -1102, "Mandatory parameter 'period' was not sent, was empty/null, or malformed."
-        )
-    if period not in PERIODS:
-        raise ApiError(-1130, "Data sent for parameter 'period' is not valid.")
+    step = p.period_ms()
     limit = p.limit(30, 500)
     start, end = p.time_range()
-    step = PERIODS[period] * 60_000
     lo = max(p.now - HISTORY_MS, spec.genesis_ms + step, start or 0)
     t = slot_times(lo, p.now if end is None else min(end, p.now), step)
     t = t[:limit] if start is not None else t[-limit:]
@@ -173,32 +166,62 @@ DATA_ROUTES = {
 }
 
 
+SAMPLE_KLINES = {
+    "markPriceKlines": "mark",
+    "indexPriceKlines": "index",
+    "premiumIndexKlines": "premium",
+}
+
+
 def _data_handler(kind: str) -> Any:
     return lambda p, s: _data_rows(p, s, kind)
 
 
 UM_ROUTES = [
     Route("/fapi/v1/ping", "um", 1, lambda p, s: {}),
-    Route("/fapi/v1/time", "um", 1, lambda p, s: {"serverTime": p.now}),
-    Route("/fapi/v1/exchangeInfo", "um", 1, lambda p, s: um_exchange_info(s, p.now)),
-    Route("/fapi/v1/klines", "um", _kline_weight, _klines("trade")),
-    Route("/fapi/v1/markPriceKlines", "um", _kline_weight, _klines("mark")),
-    Route("/fapi/v1/indexPriceKlines", "um", _kline_weight, _klines("index")),
-    Route("/fapi/v1/premiumIndexKlines", "um", _kline_weight, _klines("premium")),
-    Route("/fapi/v1/aggTrades", "um", 20, lambda p, s: agg_trades(p, p.spec(), one_hour_rule=True)),
+    Route("/fapi/v1/time", "um", 1, lambda p, s: {"serverTime": p.server_ms()}),
+    Route("/fapi/v1/exchangeInfo", "um", 1, lambda p, s: um_exchange_info(s, p.server_ms())),
+    Route("/fapi/v1/klines", "um", _kline_weight, _klines("trade"), replay=replayed.klines),
+    *(
+        Route(f"/fapi/v1/{name}", "um", _kline_weight, _klines(kind), replay=replayed.no_klines)
+        for name, kind in SAMPLE_KLINES.items()
+    ),
+    Route(
+        "/fapi/v1/aggTrades",
+        "um",
+        20,
+        lambda p, s: agg_trades(p, p.spec(), one_hour_rule=True),
+        replay=replayed.agg_handler(one_hour_rule=True),
+    ),
     Route(
         "/fapi/v1/historicalTrades",
         "um",
         20,
         lambda p, s: historical_trades(p, p.spec()),
         api_key=True,
+        replay=replayed.historical_trades,
     ),
-    Route("/fapi/v1/fundingRate", "um", 0, _funding_rate, quota="funding"),
+    Route(
+        "/fapi/v1/fundingRate", "um", 0, _funding_rate, quota="funding", replay=replayed.no_funding
+    ),
     Route("/fapi/v1/fundingInfo", "um", 0, lambda p, s: [], quota="funding"),
-    Route("/fapi/v1/premiumIndex", "um", lambda p: 1 if p.q.get("symbol") else 10, _premium_index),
-    Route("/fapi/v1/openInterest", "um", 1, _open_interest),
+    Route(
+        "/fapi/v1/premiumIndex",
+        "um",
+        lambda p: 1 if p.q.get("symbol") else 10,
+        _premium_index,
+        replay=replayed.premium_index,
+    ),
+    Route("/fapi/v1/openInterest", "um", 1, _open_interest, replay=replayed.open_interest),
     *(
-        Route(f"/futures/data/{path}", "um", 0, _data_handler(kind), quota="futures_data")
+        Route(
+            f"/futures/data/{path}",
+            "um",
+            0,
+            _data_handler(kind),
+            quota="futures_data",
+            replay=replayed.no_data,
+        )
         for path, kind in DATA_ROUTES.items()
     ),
 ]

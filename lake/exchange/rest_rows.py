@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,20 +83,42 @@ def agg_rows(spec: SymbolSpec, b: AggBlock, micros: bool = False) -> list[dict[s
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class AggQuery:
+    """The parameters of an aggTrades request, checked as Binance checks them."""
+
+    limit: int
+    from_id: int | None
+    start: int | None
+    end: int | None
+
+    @classmethod
+    def of(cls, p: Params, *, one_hour_rule: bool) -> AggQuery:
+        """Read ``limit``/``fromId``/``startTime``/``endTime``; USD-M refuses a window of 1 h+."""
+        limit = p.limit(500, 1000)
+        start, end = p.time_range()
+        from_id = p.int_opt("fromId")
+        if one_hour_rule and start is not None and end is not None and end - start >= 3_600_000:
+            raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
+        return cls(limit, from_id, start, end)
+
+    def window(self, now_ms: int) -> tuple[int, int]:
+        """``[lo, hi]`` ms of a time-only request: one hour on from the start, or up to the end."""
+        if self.start is not None:
+            return self.start, self.start + 3_600_000 if self.end is None else self.end
+        return (self.end or now_ms) - 3_600_000, self.end or 0
+
+
 def agg_trades(p: Params, spec: SymbolSpec, *, one_hour_rule: bool) -> list[dict[str, Any]]:
     """The aggTrades of a request (``fromId``, or a time window, or the most recent)."""
-    limit = p.limit(500, 1000)
-    start, end = p.time_range()
-    from_id = p.int_opt("fromId")
+    q = AggQuery.of(p, one_hour_rule=one_hour_rule)
+    limit, start, end, from_id = q.limit, q.start, q.end, q.from_id
     m = p.state.market
-    if one_hour_rule and start is not None and end is not None and end - start >= 3_600_000:
-        raise ApiError(-1127, "More than 1 hours between startTime and endTime.")
     if from_id is not None:
         b = m.aggs_from_id(spec, from_id, limit, p.now if end is None else min(end, p.now))
     elif start is not None or end is not None:
-        lo = start if start is not None else (end or p.now) - 3_600_000
-        hi = min(end if end is not None else lo + 3_600_000, p.now)
-        b = m.aggs_between(spec, lo, hi)
+        lo, hi = q.window(p.now)
+        b = m.aggs_between(spec, lo, min(hi, p.now))
         b = b.take(0, limit) if start is not None else b.take(len(b) - limit, len(b))
     else:
         b = m.last_aggs(spec, limit, p.now)

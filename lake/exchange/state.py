@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from lake.exchange.clock import Clock
-from lake.exchange.config import ExchangeConfig
+from lake.exchange.config import ExchangeConfig, SymbolSpec
 from lake.exchange.faults import FaultSet
 from lake.exchange.limits import Limiter
 from lake.exchange.market import Market
@@ -32,7 +32,11 @@ class Stats:
 
 @dataclass
 class ExchangeState:
-    """Everything a handler needs: config, market, clock, faults, budgets, replay."""
+    """Everything a handler needs: config, market, clock, faults, budgets, replay.
+
+    In replay mode a (market, symbol) is served either by the recording, on every surface, or
+    by the simulated market: :meth:`replayed` is the one check that decides.
+    """
 
     config: ExchangeConfig
     market: Market
@@ -45,6 +49,14 @@ class ExchangeState:
     sockets: set[Any] = field(default_factory=set)
     feeds: Feeds | None = None  # framed WebSocket hours, shared by connections
     vision: VisionStore | None = None  # built zips and size calibrations
+
+    def replayed(self, market: str, symbol: str) -> bool:
+        """Whether the recording serves (``market``, ``symbol``) instead of the simulated market."""
+        return self.replay is not None and (market, symbol.upper()) in self.replay.replayed
+
+    def simulated_specs(self, market: str) -> list[SymbolSpec]:
+        """The configured symbols of ``market`` that the simulated market serves (not replayed)."""
+        return [s for s in self.config.market_specs(market) if not self.replayed(market, s.symbol)]
 
 
 STATE: web.AppKey[ExchangeState] = web.AppKey("exchange_state", ExchangeState)

@@ -103,7 +103,8 @@ def start_exchange(
         symbols: ``--symbols`` syntax.
         clock: exchange clock (default: real time).
         faults: initial fault spec.
-        replay: a :class:`lake.exchange.replay.Recording` to serve on the WS routes.
+        replay: a :class:`lake.exchange.replay.Recording`; its symbols are served from it on
+            every surface (WebSocket, REST, none on Vision).
         limits: REST budgets (e.g. ``RateLimits(window_scale=0.05)``).
         symbol_overrides: SymbolSpec fields for every symbol (e.g. ``{"agg_rate": 2.0}``).
         **config: any other ExchangeConfig field (``ws_lifetime_s``, ``spot_ping_s``, …).

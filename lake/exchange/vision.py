@@ -3,7 +3,8 @@
 Zips are built on request in a worker thread (so streams keep flowing), cached, and padded to a
 size that is known beforehand (see :mod:`lake.exchange.vision_zip`), which keeps every listing
 ``Size`` exact without building the files. Vision faults (missing day, checksum mismatch,
-truncated zip, replaced file, header drift) are applied here.
+truncated zip, replaced file, header drift) are applied here. A symbol the loaded recording
+replays has no files at all (404 ``NoSuchKey``, absent from the listing).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class VisionStore:
     def entry(self, f: vt.VFile, now_ms: int) -> Entry | None:
         """The file as published at ``now_ms`` with faults applied; None if absent."""
         st = self.state
-        if not vt.exists(st.config, f):
+        # A recording never holds a whole day: a replayed symbol has no archive files.
+        if st.replayed(f.market, f.symbol) or not vt.exists(st.config, f):
             return None
         published = vt.publish_ms(st.config, f)
         if published > now_ms:

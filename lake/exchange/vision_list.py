@@ -20,7 +20,6 @@ from lake.exchange.vision_zip import checksum_file
 
 def _children(state: ExchangeState, folder: str, now_ms: int) -> list[tuple[str, int, int]]:
     """Sorted children of a folder: (name, size, last modified); dirs end in "/" (size -1)."""
-    cfg = state.config
     parts = folder.split("/")[:-1]
     dirs: list[str] = []
     if folder == "":
@@ -46,7 +45,7 @@ def _children(state: ExchangeState, folder: str, now_ms: int) -> list[tuple[str,
         elif len(rest) == 2:
             if rest[1] not in vt.datasets(market, freq):
                 return []
-            dirs = [s.symbol + "/" for s in cfg.market_specs(market)]
+            dirs = [s.symbol + "/" for s in state.simulated_specs(market)]
         elif len(rest) == 3 and rest[1] in vt.KLINE_TYPES:
             dirs = [i + "/" for i in vt.intervals(market, freq)]
         elif len(rest) in (3, 4):

@@ -70,13 +70,17 @@ class Connection:
                 self.out.add(name, self._source(name, self.state.feeds))
 
     def _source(self, name: str, feeds: Feeds) -> Source | None:
+        """The recording's stream for a replayed symbol (silent if it was not recorded on this
+        route), else the simulated stream of a configured symbol."""
+        market = "spot" if self.route == "spot" else "um"
         replay = self.state.replay
         if replay is not None:
-            return replay.source(self.route, name, self.combined)
+            recorded = replay.source(self.route, name, self.combined)
+            if recorded is not None or self.state.replayed(market, name.partition("@")[0]):
+                return recorded
         key = parse_stream(name)
         if key is None or not delivers(self.route, key, self.state.clock.now_ms()):
             return None
-        market = "spot" if self.route == "spot" else "um"
         spec = self.state.config.spec(market, key.symbol)
         if spec is None:
             return None

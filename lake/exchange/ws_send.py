@@ -77,11 +77,15 @@ class Sender:
             sources: list[tuple[str, Source]] = [
                 (n, s) for n, s in self.subs.items() if s is not None
             ]
-            # One "now" for every stream of the connection, or a stream read a moment later
-            # could send an event that an earlier-read stream sends after it.
-            now = sources[0][1].now() if sources else 0.0
+            # One "now" per clock for every stream of the connection, or a stream read a moment
+            # later could send an event that an earlier-read stream sends after it. A replayed
+            # stream and a simulated one run on different clocks (replay seconds, exchange ms).
+            nows: dict[type, float] = {}
             for name, src in sources:
-                f, i, j = src.take(BATCH, now)
+                clock = type(src)
+                if clock not in nows:
+                    nows[clock] = src.now()
+                f, i, j = src.take(BATCH, nows[clock])
                 if j > i:
                     runs.append((name, f, i, j))
                     taken.append(src)
@@ -131,6 +135,10 @@ class Sender:
         rnd = self.state.faults.rnd
         out = [payload]
         for f in faults:
+            if f.name == "ws.halt":
+                if f.halts(name, self.route):
+                    return []
+                continue
             if not f.matches_stream(name):
                 continue
             if f.name == "ws.silence":
