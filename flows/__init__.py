@@ -1,0 +1,5 @@
+"""Prefect flows. Importing the package applies the embedded Prefect defaults first."""
+
+from lake import prefect_env
+
+prefect_env.apply()

@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
 from prefect.artifacts import (
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
 from prefect.futures import as_completed
+from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from lake.backfill.provenance import Outcome
 from lake.backfill.request import request_from_settings
+from lake.interrupt import STOP, STOPPED
 from lake.settings import load_settings
 from lake.simulator import exchange_url
 from tasks.backfill import ingest_item, plan_backfill
@@ -37,7 +39,7 @@ def backfill(
     exchange: str | None = None,
     root: str | None = None,
     weight_window_s: float | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     """Backfill ``start..end`` (UTC days, inclusive; default: config, else yesterday)."""
     overrides: dict[str, Any] = {}
     if exchange:
@@ -78,6 +80,8 @@ def backfill(
                 errors.append(str(exc))
                 logger.error("%s", exc)
             update_progress_artifact(progress, 100.0 * n / total, description=f"{n}/{total} items")
+    if STOP.is_set():  # files running when the stop came are whole; none started after it
+        return Cancelled(message=STOPPED)
     statuses = Counter(o.status for o in outcomes) + Counter({"error": len(errors)})
     notable = [o for o in outcomes if o.status not in ("ingested", "partial")]
     if notable or errors:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prefect import flow
+from prefect import State, flow
+from prefect.states import Cancelled
 
 from flows.backfill import backfill
 from flows.init_lake import init_lake
+from lake.interrupt import STOP, STOPPED
 from lake.schemas import ALL_TABLES
 from lake.settings import load_settings
 from lake.simulator import exchange_url
@@ -35,8 +37,12 @@ DEMO_DATASETS = [
 @flow(name="demo", log_prints=True)
 def demo(
     root: str | None = None, capture_s: float = 20.0, backfill_days: int = 3
-) -> dict[str, Any]:
-    """Run every stage that exists against the built-in exchange; return what each did."""
+) -> dict[str, Any] | State[Any]:
+    """Run every stage that exists against the built-in exchange; return what each did.
+
+    A stop asked for (Ctrl-C on ``cryptolake demo``) ends it after the step in progress has
+    committed, in state Cancelled.
+    """
     overrides: dict[str, Any] = {"exchange": "sim"}
     if root:
         overrides["storage"] = {"root": root}
@@ -47,6 +53,8 @@ def demo(
         print(f"exchange: the built-in exchange is serving at {url}")
         live = settings.model_copy(update={"exchange": url})
         captured = capture(live, None, None, capture_s)
+        if STOP.is_set():  # a stop during capture: it flushed and landed; nothing more starts
+            return Cancelled(message=STOPPED)
         print(
             f"collect: {capture_s:.0f} s of spot and USD-M streams, "
             f"{captured['frames_received']:,} frames received, {captured['rows_stored']:,} rows "
@@ -54,17 +62,23 @@ def demo(
             f"{captured['gaps_repaired']} gap(s) repaired"
         )
         today = datetime.now(UTC).date()
-        history = backfill(
+        ran = backfill(
             symbols=["BTCUSDT"],
             start=str(today - timedelta(days=backfill_days)),
             end=str(today - timedelta(days=1)),
             datasets=DEMO_DATASETS,
             exchange=url,
             root=settings.storage.uri,
+            return_state=True,
         )
+        if ran.is_cancelled():
+            return Cancelled(message=STOPPED)
+        history = ran.result()
         print(
             f"backfill: the last {backfill_days} day(s) of {', '.join(DEMO_DATASETS)} for "
             f"BTCUSDT, {history['rows']:,} rows ({history['statuses']})"
         )
+    if STOP.is_set():
+        return Cancelled(message=STOPPED)
     inventory = [table_stats(spec.key, settings.storage.uri) for spec in ALL_TABLES]
     return {"captured": captured, "backfill": history, "tables": inventory}

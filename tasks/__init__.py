@@ -1,0 +1,5 @@
+"""Prefect tasks. Importing the package applies the embedded Prefect defaults first."""
+
+from lake import prefect_env
+
+prefect_env.apply()

@@ -16,12 +16,18 @@ from lake.backfill.plan import Plan, PlanItem
 from lake.backfill.provenance import Outcome
 from lake.backfill.request import BackfillRequest, RequestError
 from lake.backfill.run import Options, ingest_one, plan_sync, record_missing
+from lake.interrupt import STOP, check_stop
 from lake.settings import Settings
 from lake.storage import Lake
 
 
 class ItemFailed(RuntimeError):
     """An item ended in ``error`` (a REST failure, an unreadable file): Prefect retries it."""
+
+
+def _worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a failed item unless a stop was asked for."""
+    return not STOP.is_set()
 
 
 def _not_bad_input(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -52,6 +58,7 @@ def plan_backfill(settings: Settings, exchange_url: str, request: BackfillReques
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=2,
+    retry_condition_fn=_worth_retrying,
 )
 def ingest_item(
     settings: Settings,
@@ -61,6 +68,7 @@ def ingest_item(
     weight_window_s: float | None = None,
 ) -> Outcome:
     """Fetch, verify, parse, write and record one archive file or one REST day."""
+    check_stop()  # after a stop is asked for, no new file is started
     outcome = ingest_one(
         Lake.from_settings(settings),
         settings.endpoints(exchange_url),

@@ -10,9 +10,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from lake.binance.rest import RestClient
-from lake.capture.collector import CapturePlan, Snapshot, collect
+from lake.capture.collector import CapturePlan, CollectSummary, Snapshot, collect
 from lake.capture.land import land_market
 from lake.capture.repair import repair_open_gaps
+from lake.interrupt import STOP
 from lake.settings import Market, Settings
 from lake.simulator import exchange_url
 from lake.storage import Lake
@@ -47,18 +48,25 @@ def capture(
                 rates,
             )
 
-    with exchange_url(settings) as url:
-        summary = asyncio.run(
-            collect(
+    async def run(url: str) -> CollectSummary:
+        stop = asyncio.Event()
+        watch = asyncio.create_task(_stop_on_request(stop))
+        try:
+            return await collect(
                 lake,
                 settings.endpoints(url),
                 plan,
                 settings.capture,
                 landing=settings.landing_path,
                 duration_s=duration_s,
+                stop=stop,
                 on_tick=on_tick,
             )
-        )
+        finally:
+            watch.cancel()
+
+    with exchange_url(settings) as url:
+        summary = asyncio.run(run(url))
     figures = summary.as_dict()
     rows = [
         {
@@ -86,6 +94,16 @@ def capture(
         k: figures[k]
         for k in ("duration_s", "frames_received", "rows_stored", "gaps_repaired", "drops")
     } | {"gaps_unrepairable": figures["gaps_unrepairable"]}
+
+
+async def _stop_on_request(stop: asyncio.Event) -> None:
+    """Set ``stop`` once a stop is asked for (:data:`lake.interrupt.STOP`): the collector then
+    flushes, lands and returns."""
+    # a threading.Event set by a signal handler: polled, since a thread blocked on it would
+    # outlive the event loop when no stop comes
+    while not STOP.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    stop.set()
 
 
 @task(name="land-market", cache_policy=NO_CACHE)
