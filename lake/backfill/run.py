@@ -9,8 +9,7 @@ drives both; the Prefect flow runs one task per item through :func:`ingest_one`.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from lake.binance.rest import RestClient
 from lake.binance.vision import VisionClient
 from lake.settings import Market
 from lake.storage import Lake
+from lake.workdir import scratch
 
 __all__ = [
     "NoProgress",
@@ -146,7 +146,24 @@ async def execute(
     progress = progress or NoProgress()
     t0 = time.perf_counter()
     lake.create_all()
-    tmp = options.download_dir or Path(tempfile.mkdtemp(prefix="cryptolake-backfill-"))
+    with contextlib.ExitStack() as stack:
+        tmp = options.download_dir or stack.enter_context(scratch(lake.root, "backfill"))
+        return await _execute(
+            lake, plan, tmp, vision=vision, rest=rest, options=options, progress=progress, t0=t0
+        )
+
+
+async def _execute(
+    lake: Lake,
+    plan: Plan,
+    tmp: Path,
+    *,
+    vision: VisionClient,
+    rest: RestClient,
+    options: Options,
+    progress: Progress,
+    t0: float,
+) -> Summary:
     ctx = Context(lake, plan.now_ms, tmp, vision, rest, asyncio.Semaphore(options.parse_threads))
     files_in_flight = asyncio.Semaphore(options.max_downloads + options.parse_threads)
     rest_slots = asyncio.Semaphore(options.rest_concurrency)
@@ -165,14 +182,10 @@ async def execute(
 
     summary = Summary(plan)
     progress.planned(plan)
-    try:
-        missing = await asyncio.to_thread(record_missing, lake, plan)
-        for out in missing:
-            progress.done(out, used())
-        summary.outcomes = missing + list(await asyncio.gather(*(one(i) for i in plan.items)))
-    finally:
-        if options.download_dir is None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    missing = await asyncio.to_thread(record_missing, lake, plan)
+    for out in missing:
+        progress.done(out, used())
+    summary.outcomes = missing + list(await asyncio.gather(*(one(i) for i in plan.items)))
     summary.elapsed_s = time.perf_counter() - t0
     summary.weight_used, summary.throttled = weight_used(rest, markets)
     return summary
@@ -187,8 +200,8 @@ def ingest_one(
         async with VisionClient(endpoints, max_concurrent=1) as v, RestClient(endpoints) as r:
             if item.source == "rest":
                 await calibrate(r, [item.series.market], options.weight_window_s)
-            with tempfile.TemporaryDirectory(prefix="cryptolake-backfill-") as tmp:
-                return await ingest(Context(lake, now_ms, Path(tmp), v, r), item)
+            with scratch(lake.root, "backfill") as tmp:
+                return await ingest(Context(lake, now_ms, tmp, v, r), item)
 
     return asyncio.run(go())
 

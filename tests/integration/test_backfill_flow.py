@@ -113,6 +113,8 @@ def test_a_killed_run_resumes_without_refetching(exchange_factory: Any, tmp_path
     first.wait(10)
     landed = recorded(lake)
     assert 12 <= len(landed) < 60, "the first run should be killed part-way"
+    work = tmp_path / "lk" / "_work" / "backfill"
+    assert [p.name for p in work.iterdir()], "the killed run's download folder is left"
 
     before = ex.stats.vision_requests
     second = cli(args, tmp_path)
@@ -121,6 +123,7 @@ def test_a_killed_run_resumes_without_refetching(exchange_factory: Any, tmp_path
     fetched = ex.stats.vision_requests - before
     assert fetched == 2 * (60 - len(landed))  # a CHECKSUM and a zip per file not yet landed
     assert len(recorded(lake)) == 60
+    assert list(work.iterdir()) == []  # the next run removed the killed run's folder, then its own
 
     spec = ex.market.spec("um", "BTCUSDT")
     lo, hi = day_ms(date(2024, 3, 1)), day_ms(date(2024, 3, 21))
