@@ -10,7 +10,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from lake.binance.rest import RestClient
-from lake.capture.collector import CapturePlan, CollectSummary, Snapshot, collect
+from lake.capture.collector import CapturePlan, CollectSummary, Snapshot, collect, landing_lock
 from lake.capture.land import land_market
 from lake.capture.repair import repair_open_gaps
 from lake.interrupt import STOP
@@ -110,8 +110,17 @@ async def _stop_on_request(stop: asyncio.Event) -> None:
 def land_segments(settings: Settings, market: Market) -> dict[str, int]:
     """Land one market's closed segments; returns rows per table."""
     lake = Lake.from_settings(settings)
-    result = land_market(lake, settings.landing_path / market, market)
-    return {"segments": result.segments, "frames": result.frames, **result.stored}
+    directory = settings.landing_path / market
+    if not directory.is_dir():
+        return {"segments": 0, "frames": 0, "damaged": 0}
+    with landing_lock(directory, holder="land", wait_s=30):  # one collect or land at a time
+        result = land_market(lake, directory, market)
+    return {
+        "segments": result.segments,
+        "frames": result.frames,
+        "damaged": len(result.damaged),
+        **result.stored,
+    }
 
 
 @task(name="repair-gaps", cache_policy=NO_CACHE)

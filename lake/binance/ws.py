@@ -51,7 +51,7 @@ _E_DECODER = msgspec.json.Decoder(_Wrapped)
 class _FactsData(msgspec.Struct):
     E: int | None = None
     T: int | None = None
-    a: int | None = None  # aggTrade id
+    a: int | str | None = None  # aggTrade id (a bookTicker's "a" is its ask price, a string)
     t: int | None = None  # trade id
     u: int | None = None  # book update id
 
@@ -74,8 +74,9 @@ def frame_facts(frame: bytes) -> tuple[int | None, int | None]:
         d = _FACTS.decode(frame).data
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None, None
-    if d.a is not None or d.t is not None:
-        return (d.a if d.a is not None else d.t), (d.T if d.T is not None else d.E)
+    agg = d.a if isinstance(d.a, int) else None
+    if agg is not None or d.t is not None:
+        return (agg if agg is not None else d.t), (d.T if d.T is not None else d.E)
     if d.u is not None:
         return d.u, (d.T if d.T is not None else d.E)
     return None, d.E

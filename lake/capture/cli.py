@@ -112,32 +112,77 @@ def land(
     repair: Annotated[
         bool, typer.Option("--repair/--no-repair", help="Fill open gaps from REST after landing.")
     ] = True,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            help="Seconds to wait for a collect or land that holds a landing directory.",
+            min=0,
+        ),
+    ] = 30.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Land closed landing segments into bronze and record (and fill) the gaps they reveal."""
+    """Land closed landing segments into bronze and record (and fill) the gaps they reveal.
+
+    Each market's landing directory is held while landing (as ``collect`` holds it): a second
+    ``land`` waits up to ``--wait`` seconds, then stops with one ``error:`` line, exit 1.
+    """
     import asyncio
+    import contextlib
+    import logging
+    import sys
 
     from lake.binance.rest import RestClient
-    from lake.capture.collector import CollectSummary, land_and_repair
+    from lake.capture.collector import (
+        CollectorBusy,
+        CollectSummary,
+        check_landing_dir,
+        land_and_repair,
+        landing_lock,
+    )
+    from lake.capture.land import LandResult
     from lake.simulator import exchange_url
 
     chosen = parse_markets(markets)
-    settings, lake = _open(ctx, exchange)
+    settings = settings_with_exchange(ctx, exchange, writable=True)
     root = _landing(settings)
-    summary = CollectSummary()
+    for m in chosen:  # before anything is written
+        try:
+            check_landing_dir(root / m)
+        except NotADirectoryError as exc:
+            fail(str(exc))
+    # a market without a landing directory has nothing to land, and none is made for it
+    present = [m for m in chosen if (root / m).is_dir()]
+    summary = CollectSummary(landed={m: LandResult() for m in chosen})
 
-    async def run(url: str | None) -> None:
+    async def run(lake: Lake, url: str | None) -> None:
         if url is None:
-            await land_and_repair(lake, None, root, chosen, settings.capture, summary)
+            await land_and_repair(lake, None, root, present, settings.capture, summary)
             return
         async with RestClient(settings.endpoints(url)) as client:
-            await land_and_repair(lake, client, root, chosen, settings.capture, summary)
+            await land_and_repair(lake, client, root, present, settings.capture, summary)
 
-    if repair:
-        with exchange_url(settings) as url:
-            asyncio.run(run(url))
-    else:
-        asyncio.run(run(None))
+    # one line on stderr per damaged segment, as the landing logs it
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setFormatter(logging.Formatter("warning: %(message)s"))
+    land_log = logging.getLogger("cryptolake.land")
+    land_log.addHandler(warnings)
+    propagate, land_log.propagate = land_log.propagate, False
+    try:
+        with contextlib.ExitStack() as locks:
+            for m in present:
+                locks.enter_context(landing_lock(root / m, holder="land", wait_s=wait))
+            _, lake = _open(ctx, exchange)
+            if repair:
+                with exchange_url(settings) as url:
+                    asyncio.run(run(lake, url))
+            else:
+                asyncio.run(run(lake, None))
+    except CollectorBusy as exc:
+        fail(str(exc), code=1)
+    finally:
+        land_log.removeHandler(warnings)
+        land_log.propagate = propagate
     out = {
         "landed": {m: r.as_dict() for m, r in summary.landed.items()},
         "rows_stored": summary.rows_stored,
@@ -147,7 +192,14 @@ def land(
         emit_json(out)
         return
     for market, r in summary.landed.items():
-        console.print(f"{market}: {_landed_line(r)}")
+        lost = sum(d.lost_bytes for d in r.damaged)
+        damaged = (
+            f"; {len(r.damaged)} damaged segment(s) moved to damaged/, {lost:,} unreadable "
+            "byte(s) quarantined"
+            if r.damaged
+            else ""
+        )
+        console.print(f"{market}: {_landed_line(r)}{damaged}")
     if summary.repairs:
         console.print(_repair_line(summary.repairs[-1]))
         for err in summary.repairs[-1].errors[:5]:

@@ -4,6 +4,11 @@ Landing is idempotent: rows are merged on their natural keys and a segment is mo
 after its rows are committed, so a crash at any point means the segment is landed again and
 nothing changes the second time. Frames that do not parse go to ``ops.quarantine``.
 
+A damaged segment (bytes no chunk can be read from: a flipped byte, a torn tail) is landed for
+all its readable chunks; its unreadable bytes are quarantined (base64), ``damaged`` gaps are
+recorded for every stream it may have held (:mod:`lake.capture.damage`), one warning is logged,
+and only then is it moved aside, to ``damaged/`` instead of ``landed/``.
+
 After the merge, continuity is checked *on bronze* (which also holds earlier captures and REST
 fills) over the span each batch touched, reaching back to the last stored row:
 
@@ -16,27 +21,41 @@ fills) over the span each batch touched, reaching back to the last stored row:
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import msgspec
 import polars as pl
 
-from lake.binance.endpoints import KIND_TABLE, stream_kind
 from lake.binance.parse import (
     ParsedFrames,
-    RejectedFrame,
     combine,
     parse_ws_frames,
     parse_ws_lines,
 )
 from lake.binance.ws import CONTROL_PREFIX
-from lake.capture.segments import Chunk, closed_segments, mark_landed, read_segment
-from lake.gaps import GapStatus, ledger_rows
+from lake.capture.damage import SegmentDamage, assess
+from lake.capture.losses import (
+    CONTROL,
+    coverage_gap_rows,
+    damage_gap_rows,
+    damage_quarantine_rows,
+    quarantine_rows,
+)
+from lake.capture.segments import (
+    Chunk,
+    SegmentContents,
+    closed_segments,
+    mark_damaged,
+    mark_landed,
+    read_segment,
+    segment_after,
+    segment_before,
+)
+from lake.gaps import ledger_rows
 from lake.quality.continuity import cadence_gaps, id_gaps
 from lake.schemas import (
     AGG_TRADES,
@@ -52,40 +71,21 @@ from lake.schemas import (
 from lake.settings import Market
 from lake.storage import Lake
 
+log = logging.getLogger("cryptolake.land")
+
 ID_TABLES: dict[str, tuple[TableSpec, str, str]] = {
     "agg_trades": (AGG_TRADES, "agg_trade_id", "transact_time"),
     "trades": (TRADES, "trade_id", "trade_time"),
 }
-REST_REFILLABLE = frozenset({"bronze.agg_trades", "bronze.trades", "bronze.klines"})
-
-
-class Control(msgspec.Struct):
-    """A record the collector wrote into the landing stream about its own coverage.
-
-    ``coverage_gap``: the streams' coverage broke; ``before`` holds, per stream, the id and
-    exchange time of the last frame held before the break, and ``after_ms`` the exchange time
-    when coverage resumed (or the run ended). ``silent``: streams reported silent, with the
-    reason per stream and the exchange time ``at_ms`` of the report. ``from_ns``/``to_ns`` are
-    the collector's clock, kept for the record only: windows are bounded by exchange facts.
-    """
-
-    cryptolake: str
-    streams: list[str] = []
-    from_ns: int = 0
-    to_ns: int = 0
-    cause: str = ""
-    before: dict[str, list[int | None]] = {}
-    after_ms: int | None = None
-    reasons: dict[str, str] = {}
-    at_ms: int | None = None
-
-
-_CONTROL = msgspec.json.Decoder(Control)
 
 
 @dataclass
 class LandResult:
-    """What one land run did: frames read, rows they held, and rows new to bronze."""
+    """What one land run did: frames read, rows they held, and rows new to bronze.
+
+    ``segments`` counts segments landed whole (moved to ``landed/``); ``damaged`` lists those
+    landed in part (moved to ``damaged/``), with what each lost.
+    """
 
     segments: int = 0
     frames: int = 0
@@ -94,6 +94,7 @@ class LandResult:
     rejected: int = 0
     gaps: int = 0
     batches: list[str] = field(default_factory=list)
+    damaged: list[SegmentDamage] = field(default_factory=list)
 
     def add_rows(self, table: str, n: int, stored: int = 0) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
@@ -106,6 +107,7 @@ class LandResult:
         self.rejected += other.rejected
         self.gaps += other.gaps
         self.batches += other.batches
+        self.damaged += other.damaged
         for table, n in other.rows.items():
             self.add_rows(table, n, other.stored.get(table, 0))
 
@@ -117,6 +119,7 @@ class LandResult:
             "stored": dict(self.stored),
             "rejected": self.rejected,
             "gaps": self.gaps,
+            "damaged": [d.as_dict() for d in self.damaged],
         }
 
 
@@ -134,13 +137,13 @@ def land_market(
     segments so that every unit is about as large. Parsing a unit (Python) overlaps with
     committing the previous one (Delta, which releases the GIL) on a writer thread; commits keep
     their order, and a segment is moved aside only after the unit holding its last chunk is
-    committed.
+    committed (with its damage, if any, recorded).
     """
     result = LandResult()
     detected = now or datetime.now(UTC)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="land") as writer:
         pending: Future[None] | None = None
-        for unit in _units(market, closed_segments(directory), unit_frames):
+        for unit in _units(market, directory, unit_frames):
             parsed = parse_chunks(market, unit.chunks, unit.batch_id)
             if pending is not None:
                 pending.result()
@@ -152,20 +155,43 @@ def land_market(
 
 @dataclass
 class _Unit:
-    """Chunks landed in one commit per table, and the segments it finishes."""
+    """Chunks landed in one commit per table, and the segments it finishes (with their damage,
+    for a damaged one)."""
 
     batch_id: str
     chunks: list[Chunk] = field(default_factory=list)
     frames: int = 0
-    finishes: list[Path] = field(default_factory=list)
+    finishes: list[tuple[Path, SegmentDamage | None]] = field(default_factory=list)
 
 
-def _units(market: Market, paths: Iterable[Path], unit_frames: int) -> Iterator[_Unit]:
+def _units(market: Market, directory: Path, unit_frames: int) -> Iterator[_Unit]:
     """Chunks of consecutive segments in units of about ``unit_frames`` frames; the batch id
-    names where a unit starts (segment and chunk), so landing again gives the same ids."""
+    names where a unit starts (segment and chunk), so landing again gives the same ids.
+
+    A damaged segment is assessed with the segments written just before and after it: the one
+    before it in this run (or the last one moved aside earlier), the one after it in this run
+    (or the one still being written).
+    """
+    paths = closed_segments(directory)
     unit: _Unit | None = None
-    for path in paths:
-        for i, chunk in enumerate(read_segment(path).chunks):
+    previous: list[Chunk] | None = None
+    ahead: SegmentContents | None = None
+    for n, path in enumerate(paths):
+        contents = ahead if ahead is not None else read_segment(path)
+        ahead = None
+        damage = None
+        if contents.damage:
+            if n + 1 < len(paths):
+                ahead = read_segment(paths[n + 1])
+            after = (
+                ahead.chunks
+                if ahead is not None
+                else _chunks_of(segment_after(directory, path.stem))
+            )
+            if previous is None:
+                previous = _chunks_of(segment_before(directory, path.stem))
+            damage = assess(path.name, contents, before=previous, after=after)
+        for i, chunk in enumerate(contents.chunks):
             if unit is not None and unit.frames >= unit_frames:
                 yield unit
                 unit = None
@@ -173,11 +199,20 @@ def _units(market: Market, paths: Iterable[Path], unit_frames: int) -> Iterator[
                 unit = _Unit(f"ws:{market}:{path.stem}:{i}")
             unit.chunks.append(chunk)
             unit.frames += len(chunk)
-        if unit is None:  # a segment with no whole chunk is landed (moved aside) all the same
+        if unit is None:  # a segment with no whole chunk is moved aside all the same
             unit = _Unit(f"ws:{market}:{path.stem}:0")
-        unit.finishes.append(path)
+        unit.finishes.append((path, damage))
+        previous = contents.chunks
     if unit is not None:
         yield unit
+
+
+def _chunks_of(path: Path | None) -> list[Chunk]:
+    """The readable chunks of a neighbouring segment (none when there is none, or it is gone)."""
+    try:
+        return read_segment(path).chunks if path is not None else []
+    except FileNotFoundError:  # moved or deleted meanwhile
+        return []
 
 
 PIECE_FRAMES = 8192
@@ -212,52 +247,44 @@ def _commit(
 ) -> None:
     batch_id = unit.batch_id
     controls = [
-        _CONTROL.decode(r.payload) for r in parsed.rejected if r.payload.startswith(CONTROL_PREFIX)
+        CONTROL.decode(r.payload) for r in parsed.rejected if r.payload.startswith(CONTROL_PREFIX)
     ]
     rejected = [r for r in parsed.rejected if not r.payload.startswith(CONTROL_PREFIX)]
+    damage = [d for _, d in unit.finishes if d is not None]
     for name, rows in parsed.tables().items():
         # live rows never overwrite stored ones (an archive or REST row for a key wins)
         written = lake.merge(
             TABLES[f"bronze.{name}"], rows, source="ws", batch_id=batch_id, update="never"
         )
         result.add_rows(name, rows.height, written.inserted)
-    if rejected:
-        lake.merge(QUARANTINE, quarantine_rows(rejected, market, batch_id, detected), source="ws")
+    quarantined = [
+        *([quarantine_rows(rejected, market, batch_id, detected)] if rejected else []),
+        *([damage_quarantine_rows(damage, market, batch_id, detected)] if damage else []),
+    ]
+    if quarantined:
+        lake.merge(QUARANTINE, pl.concat(quarantined), source="ws")
     gaps = pl.concat(
-        [*scan_continuity(lake, parsed, detected), coverage_gap_rows(controls, market, detected)],
+        [
+            *scan_continuity(lake, parsed, detected),
+            coverage_gap_rows(controls, market, detected),
+            damage_gap_rows(damage, market, detected),
+        ],
         how="vertical",
     )
     if gaps.height:
         lake.merge(GAPS, gaps, source="ws", update="never")
-    for path in unit.finishes:
-        mark_landed(path)
-        result.segments += 1
+    for path, damaged in unit.finishes:  # only now: rows, quarantine and gaps are committed
+        if damaged is None:
+            mark_landed(path)
+            result.segments += 1
+        else:
+            moved = mark_damaged(path)
+            result.damaged.append(damaged)
+            log.warning("%s; moved to %s", damaged.describe(), moved.parent)
     result.frames += unit.frames - len(controls)
     result.rejected += len(rejected)
     result.gaps += gaps.height
     result.batches.append(batch_id)
-
-
-def quarantine_rows(
-    rejected: Sequence[RejectedFrame], market: str, batch_id: str, detected: datetime
-) -> pl.DataFrame:
-    rows = [
-        {
-            "record_id": hashlib.sha256(f"{market}|{r.recv_ns}|".encode() + r.payload).hexdigest()[
-                :24
-            ],
-            "table_name": "landing",
-            "market": market,
-            "symbol": None,
-            "reason": r.reason,
-            "payload": r.payload.decode("utf-8", "replace"),
-            "source": "ws",
-            "batch_id": batch_id,
-            "detected_at": detected,
-        }
-        for r in rejected
-    ]
-    return QUARANTINE.conform(pl.DataFrame(rows, schema=QUARANTINE.polars_schema()))
 
 
 def scan_continuity(lake: Lake, parsed: ParsedFrames, detected: datetime) -> list[pl.DataFrame]:
@@ -412,122 +439,6 @@ def _around(
     if extra is not None:
         cond = cond & extra
     return lake.scan(spec).filter(cond).collect()
-
-
-def coverage_gap_rows(controls: Sequence[Control], market: str, detected: datetime) -> pl.DataFrame:
-    """Ledger rows for the collector's own records: one per table and symbol of each.
-
-    A ``coverage_gap`` gives a ``disconnect`` row whose window runs from the exchange time of a
-    stream's last frame before the break to the exchange time coverage resumed; for trade
-    tables ``start_id`` is the first id that may be missing. A window that is empty or runs
-    backwards (a replay that started over) cannot hide anything and gives no row, and neither
-    does a stream that had not delivered before the break. A ``silent`` record gives a
-    ``silent`` row, capture loss, with the reason.
-    """
-    rows: list[dict[str, object]] = []
-    for c in controls:
-        if c.cryptolake == "coverage_gap":
-            rows += _disconnect_rows(c)
-        elif c.cryptolake == "silent":
-            rows += _silent_rows(c)
-    if not rows:
-        return GAPS.empty()
-    frames = []
-    for (table, kind, status, detail), part in (
-        pl.DataFrame(rows, schema=_ROW_SCHEMA)
-        .partition_by(["table", "kind", "status", "detail"], as_dict=True)
-        .items()
-    ):
-        frames.append(
-            ledger_rows(
-                part.drop("table", "kind", "status", "detail").unique(keep="first"),
-                table=str(table),
-                kind=str(kind),
-                detected_at=detected,
-                status=status,
-                market=market,
-                detail=str(detail),
-            )
-        )
-    return pl.concat(frames).unique("gap_id", keep="first")
-
-
-_ROW_SCHEMA: dict[str, pl.DataType] = {
-    "table": pl.String(),
-    "kind": pl.String(),
-    "status": pl.String(),
-    "detail": pl.String(),
-    "symbol": pl.String(),
-    "start_id": pl.Int64(),
-    "start_time": pl.Datetime("us", "UTC"),
-    "end_time": pl.Datetime("us", "UTC"),
-}
-
-
-def _table_of(stream: str) -> tuple[str, str] | None:
-    """``(bronze table key, SYMBOL)`` of a stream name such as ``btcusdt@aggTrade``."""
-    symbol, _, name = stream.partition("@")
-    kind = stream_kind(name)
-    table = KIND_TABLE.get(kind) if kind else None
-    return (f"bronze.{table}", symbol.upper()) if table else None
-
-
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def _disconnect_rows(c: Control) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    for stream, (ident, ms) in sorted(c.before.items()):
-        where = _table_of(stream)
-        if where is None or ms is None or c.after_ms is None or c.after_ms <= ms:
-            continue
-        table, symbol = where
-        status: GapStatus = "open" if table in REST_REFILLABLE else "capture_loss"
-        by_id = table in ("bronze.agg_trades", "bronze.trades") and ident is not None
-        out.append(
-            {
-                "table": table,
-                "kind": "disconnect",
-                "status": status,
-                "detail": c.cause,
-                "symbol": symbol,
-                "start_id": ident + 1 if by_id and ident is not None else None,
-                "start_time": _at(ms),
-                "end_time": _at(c.after_ms),
-            }
-        )
-    return out
-
-
-def _silent_rows(c: Control) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    for stream in c.streams:
-        where = _table_of(stream)
-        if where is None:
-            continue
-        table, symbol = where
-        last = c.before.get(stream, [None, None])[1]
-        start = last if last is not None else c.at_ms
-        reason = c.reasons.get(stream, "silent")
-        if start is None:  # nothing timed was seen at all: the collector's clock, said so
-            at, detail = datetime.fromtimestamp(c.from_ns / 1e9, UTC), f"{reason} (local clock)"
-            start_time = end_time = at
-        else:
-            start_time, end_time, detail = _at(start), _at(max(start, c.at_ms or start)), reason
-        out.append(
-            {
-                "table": table,
-                "kind": "silent",
-                "status": "capture_loss",
-                "detail": f"{stream}: {detail}",
-                "symbol": symbol,
-                "start_id": None,
-                "start_time": start_time,
-                "end_time": end_time,
-            }
-        )
-    return out
 
 
 def land_all(

@@ -7,7 +7,8 @@
 * ``disconnect`` rows (a connection broke): the window runs from the last frame the collector
   held (its id and exchange time) to the exchange time coverage resumed. Trade tables: the ids
   after the last one held, up to the first row beyond the window (or until REST says no more
-  traded). Klines: the bars that closed inside the window.
+  traded). Klines: the bars that closed inside the window. ``damaged`` rows (frames lost in a
+  damaged landing segment) are the same kind of window and are filled the same way.
 
 Nothing outside the hole is written: a fill is insert-only, and a row REST returns for the hole
 whose time lies outside the window is refused, which marks the gap ``unrepairable`` with the
@@ -38,6 +39,9 @@ from lake.settings import Market
 from lake.storage import Lake, new_batch_id
 
 TRADE_TABLES = ("bronze.agg_trades", "bronze.trades")
+WINDOW_KINDS = ("disconnect", "damaged")
+"""Gaps that are windows of exchange time after the last frame held: a break in coverage, and
+frames lost in a damaged landing segment."""
 MINUTE = timedelta(minutes=1)
 
 
@@ -170,11 +174,11 @@ async def repair_open_gaps(
         try:
             if not budget.left():
                 continue
-            if gap.table == KLINES.key and gap.kind in ("cadence", "disconnect"):
+            if gap.table == KLINES.key and gap.kind in ("cadence", *WINDOW_KINDS):
                 if gap.kind == "cadence" and gap.detail != "trade 1m":
                     continue
                 outcomes[gap.gap_id] = await _fill_minutes(lake, client, gap, now=stamp)
-            elif gap.table in TRADE_TABLES and gap.kind == "disconnect":
+            elif gap.table in TRADE_TABLES and gap.kind in WINDOW_KINDS:
                 outcomes[gap.gap_id] = await _settle_disconnect(lake, client, gap, budget)
         except RestError as exc:
             result.errors.append(f"{gap.table} {gap.symbol} {gap.kind}: {exc}")

@@ -11,12 +11,16 @@ Columns rather than records, one stream per chunk: landing decodes a chunk's fra
 straight from its bytes (WebSocket text frames of compact JSON hold no raw newline; a chunk where
 one does is split by the lengths). A flush's chunks are written with one ``writev`` and then
 fsynced, so after a crash a segment holds whole chunks
-followed at most by one torn chunk, which the reader detects (short or failing its CRC) and
-drops: what was acknowledged as durable is exactly what is read back.
+followed at most by one torn chunk: what was acknowledged as durable is exactly what is read back.
+
+Bytes that hold no readable chunk (a torn tail, a flipped byte, lost framing) are returned as
+:class:`Damage`, never dropped silently, and reading resumes at the next chunk header whose
+payload passes its CRC: one bad chunk costs that chunk's frames and no others.
 
 Segments live in ``{landing}/{market}/``: ``*.open`` while written, renamed to ``*.seg`` when
-closed, and moved to ``landed/`` once their rows are in bronze. A ``*.open`` file found at start
-belongs to a writer that died; :func:`recover` closes it so it is landed like any other.
+closed, and moved to ``landed/`` once their rows are in bronze (``damaged/`` when some of their
+bytes could not be read). A ``*.open`` file found at start belongs to a writer that died;
+:func:`recover` closes it so it is landed like any other.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import struct
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +43,7 @@ _LABEL = struct.Struct("<H")
 OPEN_SUFFIX = ".open"
 CLOSED_SUFFIX = ".seg"
 LANDED_DIR = "landed"
+DAMAGED_DIR = "damaged"
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 
 
@@ -108,15 +114,47 @@ class Chunk:
         return [self.lines[a : a + n] for a, n in zip(starts, self.lengths.tolist(), strict=True)]
 
 
+DamageKind = Literal["corrupt", "truncated", "unframed"]
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Bytes of a segment that hold no readable chunk.
+
+    ``offset`` is where they start in the segment and ``before`` how many readable chunks
+    precede them. ``why``: ``corrupt`` (one whole chunk whose payload fails its CRC),
+    ``truncated`` (a chunk running past the end of the segment: a torn tail) or ``unframed``
+    (no chunk header could be read; possibly several chunks). ``label`` is the stream label
+    the chunk's own header names, read only when its header and columns still agree (None
+    otherwise); ``b""`` names a chunk of control records.
+    """
+
+    offset: int
+    data: bytes
+    before: int
+    why: DamageKind
+    label: bytes | None
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
+
+
 @dataclass(frozen=True)
 class SegmentContents:
-    """The chunks of a segment, in the order written, and how many bytes could not be read."""
+    """The readable chunks of a segment in the order written, its size, and the bytes that
+    could not be read."""
 
     chunks: list[Chunk]
-    torn_bytes: int
+    size: int = 0
+    damage: list[Damage] = field(default_factory=list)
 
     def __len__(self) -> int:
         return sum(len(c) for c in self.chunks)
+
+    @property
+    def damaged_bytes(self) -> int:
+        return sum(len(d.data) for d in self.damage)
 
     @property
     def frames(self) -> list[bytes]:
@@ -128,35 +166,103 @@ class SegmentContents:
         return [ns for c in self.chunks for ns in c.recv_ns]
 
 
-def _chunks(data: bytes) -> Iterator[tuple[int, memoryview]]:
-    """Yield ``(count, payload)`` for each whole, valid chunk; stop at the first bad one."""
-    view = memoryview(data)
-    pos, end = 0, len(data)
-    while pos + _CHUNK.size <= end:
-        magic, count, length, crc = _CHUNK.unpack_from(data, pos)
-        start = pos + _CHUNK.size
-        if magic != MAGIC or start + length > end:
-            return
-        payload = view[start : start + length]
-        if zlib.crc32(payload) != crc:
-            return
-        yield count, payload
-        pos = start + length
-
-
 def decode_segment(data: bytes) -> SegmentContents:
-    """Decode a segment's bytes; a torn or corrupt tail is counted in ``torn_bytes``."""
+    """Decode a segment's bytes.
+
+    A stretch that holds no readable chunk is returned in ``damage``, and reading resumes at
+    the next chunk header (found by its magic) whose payload passes its CRC and whose columns
+    add up.
+    """
+    view = memoryview(data)
     chunks: list[Chunk] = []
-    used = 0
-    for count, payload in _chunks(data):
-        used += _CHUNK.size + len(payload)
-        (n,) = _LABEL.unpack_from(payload, 0)
-        at = _LABEL.size + n
-        label = bytes(payload[_LABEL.size : at])
-        recv = np.frombuffer(payload, dtype="<u8", count=count, offset=at).tolist()
-        lengths = np.frombuffer(payload, dtype="<u4", count=count, offset=at + 8 * count)
-        chunks.append(Chunk(label, recv, bytes(payload[at + 12 * count :]), lengths))
-    return SegmentContents(chunks, len(data) - used)
+    damage: list[Damage] = []
+    pos, end, bad = 0, len(data), -1
+    while pos < end:
+        found = _chunk_at(data, view, pos, resync=bad >= 0)
+        if found is None:
+            if bad < 0:
+                bad = pos
+            nxt = data.find(MAGIC, pos + 1)
+            pos = end if nxt < 0 else nxt
+            continue
+        if bad >= 0:
+            damage.append(_damage(data, bad, pos, len(chunks)))
+            bad = -1
+        chunk, pos = found
+        chunks.append(chunk)
+    if bad >= 0:
+        damage.append(_damage(data, bad, end, len(chunks)))
+    return SegmentContents(chunks, end, damage)
+
+
+def _chunk_at(data: bytes, view: memoryview, pos: int, *, resync: bool) -> tuple[Chunk, int] | None:
+    """The chunk whose header starts at ``pos`` and where the next one starts, or None.
+
+    When ``resync`` (a header found by its magic after bytes that did not read), its columns
+    must also add up, since bytes that only look like a chunk could pass a CRC by chance.
+    """
+    if pos + _CHUNK.size > len(data):
+        return None
+    magic, count, length, crc = _CHUNK.unpack_from(data, pos)
+    start = pos + _CHUNK.size
+    if magic != MAGIC or start + length > len(data):
+        return None
+    payload = view[start : start + length]
+    if zlib.crc32(payload) != crc or length < _LABEL.size:
+        return None
+    (n,) = _LABEL.unpack_from(payload, 0)
+    at = _LABEL.size + n
+    lines = at + 12 * count
+    if lines > length or (resync and _label_end(payload, count) is None):
+        return None
+    recv = np.frombuffer(payload, dtype="<u8", count=count, offset=at).tolist()
+    lengths = np.frombuffer(payload, dtype="<u4", count=count, offset=at + 8 * count)
+    return Chunk(
+        bytes(payload[_LABEL.size : at]), recv, bytes(payload[lines:]), lengths
+    ), start + length
+
+
+def _label_end(payload: memoryview | bytes, count: int) -> int | None:
+    """Where the label of a chunk's payload ends, if label, columns and frames add up."""
+    if len(payload) < _LABEL.size:
+        return None
+    (n,) = _LABEL.unpack_from(payload, 0)
+    at = _LABEL.size + n
+    lines = at + 12 * count
+    if lines > len(payload):
+        return None
+    lengths = np.frombuffer(payload, dtype="<u4", count=count, offset=at + 8 * count)
+    return at if int(lengths.sum(dtype=np.int64)) + count == len(payload) - lines else None
+
+
+def _damage(data: bytes, start: int, stop: int, before: int) -> Damage:
+    """What ``data[start:stop]`` (no readable chunk) was, as far as its first header tells."""
+    bad = data[start:stop]
+    why: DamageKind = "unframed"
+    label = None
+    if len(bad) >= _CHUNK.size:
+        magic, count, length, _ = _CHUNK.unpack_from(bad, 0)
+        declared = start + _CHUNK.size + length
+        if magic == MAGIC and declared == stop:
+            why = "corrupt"
+            at = _label_end(bad[_CHUNK.size :], count)
+            label = None if at is None else bad[_CHUNK.size + _LABEL.size : _CHUNK.size + at]
+        elif magic == MAGIC and declared > stop == len(data):
+            why = "truncated"
+            label = _torn_label(bad[_CHUNK.size :])
+    elif stop == len(data) and MAGIC.startswith(bad[: len(MAGIC)]):
+        why = "truncated"  # a torn header
+    if label is not None and not all(0x21 <= b <= 0x7E for b in label):
+        label = None
+    return Damage(start, bad, before, why, label)
+
+
+def _torn_label(payload: bytes) -> bytes | None:
+    """The label at the start of a torn chunk's payload, when all of it was written."""
+    if len(payload) < _LABEL.size:
+        return None
+    (n,) = _LABEL.unpack_from(payload, 0)
+    return payload[_LABEL.size : _LABEL.size + n] if _LABEL.size + n <= len(payload) else None
 
 
 def read_segment(path: Path) -> SegmentContents:
@@ -226,12 +332,38 @@ def closed_segments(directory: Path) -> list[Path]:
 
 
 def mark_landed(path: Path) -> Path:
-    """Move a landed segment aside, where retention deletes it later."""
-    target_dir = path.parent / LANDED_DIR
+    """Move a landed segment aside to ``landed/``, where retention deletes it later."""
+    return _move_aside(path, LANDED_DIR)
+
+
+def mark_damaged(path: Path) -> Path:
+    """Move a segment whose readable part is landed and whose damage is recorded aside to
+    ``damaged/``, where an operator finds it."""
+    return _move_aside(path, DAMAGED_DIR)
+
+
+def _move_aside(path: Path, folder: str) -> Path:
+    target_dir = path.parent / folder
     target_dir.mkdir(exist_ok=True)
     target = target_dir / path.name
     os.replace(path, target)
     return target
+
+
+def segment_before(directory: Path, stem: str) -> Path | None:
+    """The newest segment already moved aside (landed or damaged) that was opened before the
+    one named ``stem``."""
+    moved = [
+        p for d in (LANDED_DIR, DAMAGED_DIR) for p in (directory / d).glob(f"*{CLOSED_SUFFIX}")
+    ]
+    return max((p for p in moved if p.stem < stem), key=lambda p: p.stem, default=None)
+
+
+def segment_after(directory: Path, stem: str) -> Path | None:
+    """The oldest segment still being written (``*.open``) opened after the one named
+    ``stem``."""
+    writing = directory.glob(f"*{OPEN_SUFFIX}")
+    return min((p for p in writing if p.stem > stem), key=lambda p: p.stem, default=None)
 
 
 def _fsync_dir(directory: Path) -> None:

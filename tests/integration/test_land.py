@@ -142,8 +142,9 @@ def test_units_run_across_segments_and_every_segment_is_moved_aside(tmp_path: Pa
         sink.append(1_000 + a, agg(a), label=b"btcusdt@aggTrade")
         if a % 7 == 6:
             sink.flush()
-    (landing / "um-99999999999999999999-999999.seg").write_bytes(b"torn")  # no whole chunk
-    segments = [*sink.close(), landing / "um-99999999999999999999-999999.seg"]
+    torn = landing / "um-99999999999999999999-999999.seg"
+    torn.write_bytes(b"torn")  # no whole chunk
+    segments = sink.close()
     assert len(segments) > 10
 
     result = land_market(lake, landing, "um", unit_frames=50)
@@ -151,12 +152,18 @@ def test_units_run_across_segments_and_every_segment_is_moved_aside(tmp_path: Pa
     assert sorted((landing / "landed").iterdir()) == sorted(
         landing / "landed" / p.name for p in segments
     )
+    # the segment with no whole chunk is moved aside too, but as damaged, never silently
+    assert [d.segment for d in result.damaged] == [torn.name]
+    assert list((landing / "damaged").iterdir()) == [landing / "damaged" / torn.name]
     assert result.rows == {"agg_trades": 300}
     assert 6 <= len(result.batches) == len(set(result.batches)) <= 8  # about 50 frames a unit
     rows = lake.read(AGG_TRADES)
     assert rows.get_column("agg_trade_id").sort().to_list() == list(range(300))
     assert rows.get_column("batch_id").n_unique() == len(result.batches)
-    assert lake.read(GAPS).height == 0
+    gaps = lake.read(GAPS)
+    assert gaps.select("table_name", "kind", "start_id").rows() == [
+        ("bronze.agg_trades", "damaged", 300)  # after the last id of the segment before it
+    ]
 
 
 def test_each_symbol_is_checked_against_its_own_stored_ids(tmp_path: Path) -> None:

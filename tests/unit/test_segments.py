@@ -1,4 +1,5 @@
-"""Landing segments: round trip, torn tails, corruption, recovery, rotation, drop accounting."""
+"""Landing segments: round trip, torn tails, corruption and resynchronisation, recovery, rotation,
+drop accounting."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_chunk_pieces_survive_short_writes(tmp_path: Path, monkeypatch: pytest.M
     writer.write_parts(parts, 5)
     got = read_segment(writer.close())
     assert got.frames == frames(5) and got.recv_ns == [0, 1, 2, 3, 4]
-    assert got.torn_bytes == 0 and [c.label for c in got.chunks] == [b"btcusdt@aggTrade"] * 2
+    assert got.damaged_bytes == 0 and [c.label for c in got.chunks] == [b"btcusdt@aggTrade"] * 2
     # the pieces are the same bytes as a chunk encoded whole
     assert b"".join(parts[:6]) == encode_chunk(
         encode_payload([0, 1, 2], batches[0], b"btcusdt@aggTrade"), 3
@@ -81,7 +82,7 @@ def test_round_trip(tmp_path: Path) -> None:
     got = read_segment(path)
     assert got.frames == frames(16)
     assert got.recv_ns == list(range(16))
-    assert (len(got.chunks), got.torn_bytes) == (3, 0)
+    assert (len(got.chunks), got.damaged_bytes, got.damage) == (3, 0, [])
 
 
 def test_a_torn_tail_loses_only_the_unfinished_chunk(tmp_path: Path) -> None:
@@ -94,7 +95,10 @@ def test_a_torn_tail_loses_only_the_unfinished_chunk(tmp_path: Path) -> None:
         assert got.frames == frames(len(got.frames))  # always a whole-chunk prefix
         assert len(got.frames) % 10 == 0
         used = sum(16 + 2 + 12 * len(c) + len(c.lines) for c in got.chunks)
-        assert got.torn_bytes == cut - used
+        assert got.damaged_bytes == cut - used
+        if cut > used:  # the torn chunk is reported, where it starts
+            (torn,) = got.damage
+            assert (torn.offset, torn.why, torn.before) == (used, "truncated", len(got.chunks))
         assert got.recv_ns == list(range(len(got.frames)))
 
 
@@ -104,13 +108,71 @@ def test_frames_with_raw_newlines_survive(tmp_path: Path) -> None:
     assert read_segment(path).frames == odd + frames(3)
 
 
-def test_a_corrupt_chunk_stops_the_read(tmp_path: Path) -> None:
-    path = write_chunks(tmp_path, [frames(3), frames(3, 3)])
+def chunk_offsets(path: Path) -> list[int]:
+    """Where each chunk of an undamaged segment starts."""
+    data, offsets, pos = path.read_bytes(), [], 0
+    while pos < len(data):
+        offsets.append(pos)
+        pos += 16 + int.from_bytes(data[pos + 8 : pos + 12], "little")
+    return offsets
+
+
+def labelled(directory: Path, batches: list[tuple[bytes, list[bytes]]]) -> Path:
+    writer = SegmentWriter(directory, "um-labelled")
+    for label, batch in batches:
+        writer.write_parts(chunk_parts(range(len(batch)), batch, label), len(batch))
+    return writer.close()
+
+
+def test_a_corrupt_chunk_costs_only_its_own_frames(tmp_path: Path) -> None:
+    path = write_chunks(tmp_path, [frames(3), frames(3, 3), frames(3, 6)])
+    starts = chunk_offsets(path)
     data = bytearray(path.read_bytes())
-    data[-5] ^= 0xFF  # flip a byte in the second chunk's payload
+    data[starts[2] - 5] ^= 0xFF  # a byte among the second chunk's frames
     got = decode_segment(bytes(data))
-    assert got.frames == frames(3)
-    assert got.torn_bytes > 0
+    assert got.frames == frames(3) + frames(3, 6)  # reading resumed at the third chunk
+    (bad,) = got.damage
+    assert (bad.offset, bad.end, bad.why, bad.before) == (starts[1], starts[2], "corrupt", 1)
+    assert bad.data == bytes(data[starts[1] : starts[2]])
+    assert got.damaged_bytes == starts[2] - starts[1]
+
+
+def test_a_damaged_header_is_skipped_to_the_next_chunk(tmp_path: Path) -> None:
+    path = labelled(tmp_path, [(b"btcusdt@aggTrade", frames(3)), (b"btcusdt@trade", frames(4))])
+    starts = chunk_offsets(path)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF  # the first chunk's magic: nothing of its header can be trusted
+    got = decode_segment(bytes(data))
+    assert [c.label for c in got.chunks] == [b"btcusdt@trade"]
+    (bad,) = got.damage
+    assert (bad.offset, bad.end, bad.why, bad.label) == (0, starts[1], "unframed", None)
+
+
+def test_the_label_of_a_corrupt_chunk_is_read_when_its_header_holds(tmp_path: Path) -> None:
+    path = labelled(tmp_path, [(b"btcusdt@aggTrade", frames(3)), (b"btcusdt@trade", frames(4))])
+    data = bytearray(path.read_bytes())
+    data[chunk_offsets(path)[1] - 3] ^= 0x01  # one bit of the first chunk's last frame
+    (bad,) = decode_segment(bytes(data)).damage
+    assert (bad.why, bad.label) == ("corrupt", b"btcusdt@aggTrade")
+    torn = decode_segment(path.read_bytes()[:-10]).damage  # the second chunk, torn
+    assert [(d.why, d.label) for d in torn] == [("truncated", b"btcusdt@trade")]
+
+
+def test_any_flipped_byte_loses_at_most_the_chunk_it_hits(tmp_path: Path) -> None:
+    batches = [frames(4, 4 * k) for k in range(6)]
+    path = write_chunks(tmp_path, batches)
+    starts = [*chunk_offsets(path), path.stat().st_size]
+    clean = path.read_bytes()
+    rng = random.Random(3)
+    for _ in range(200):
+        at = rng.randrange(len(clean))
+        data = bytearray(clean)
+        data[at] ^= rng.randrange(1, 256)
+        got = decode_segment(bytes(data))
+        hit = next(k for k in range(6) if starts[k] <= at < starts[k + 1])
+        assert got.frames == [f for k, b in enumerate(batches) if k != hit for f in b]
+        (bad,) = got.damage
+        assert (bad.offset, bad.end) == (starts[hit], starts[hit + 1])
 
 
 def test_recover_closes_segments_left_open(tmp_path: Path) -> None:
