@@ -32,6 +32,7 @@ import polars as pl
 from lake.backfill.catalog import Series
 from lake.binance.vision_paths import Period
 from lake.schemas import SOURCES_TABLE
+from lake.storage.writes import Keep
 
 Status = Literal[
     "ingested",
@@ -47,6 +48,12 @@ HELD: frozenset[str] = frozenset({"ingested", "header_drift", "replaced"})
 """Statuses whose rows are in the lake: a file recorded so, unchanged, is never fetched again."""
 FAILED: frozenset[str] = frozenset({"checksum_mismatch", "truncated", "error"})
 """Statuses that make a run exit non-zero; the next run tries these files again."""
+KEEP_HELD = Keep("status", HELD)
+"""How ``ops.sources`` rows are merged: a row whose file is held in the lake is only replaced by
+another held row. Two runs that race on one file cannot leave the loser's ``error`` (or
+``missing``, ``partial``, …) over the winner's ``ingested``; a file that changed since is still
+fetched again, since the planner compares the stored size, LastModified and checksum with the
+listing."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import polars as pl
 
 from lake.backfill.catalog import Series, day_start
 from lake.backfill.model import Mode
-from lake.backfill.provenance import Outcome, sources_frame
+from lake.backfill.provenance import KEEP_HELD, Outcome, sources_frame
 from lake.schemas import DATE, SOURCES_TABLE, TableSpec
 from lake.storage import Lake, WriteResult
 from lake.storage.writes import has_duplicate_keys, literal, quote
@@ -169,7 +169,7 @@ class Ledger:
     def _write(self, batch: list[Outcome]) -> None:
         frame = sources_frame(batch, datetime.now(UTC))
         with table_lock(self.lake, SOURCES_TABLE):
-            result = self.lake.merge(SOURCES_TABLE, frame, source="backfill")
+            result = self.lake.merge(SOURCES_TABLE, frame, source="backfill", keep=KEEP_HELD)
         self.commits += result.committed
 
 

@@ -1,7 +1,17 @@
 """Delta Lake storage: table lifecycle, idempotent writes, lineage, time travel, watermarks."""
 
 from lake.storage.lineage import CommitInfo, content_hash, new_batch_id
+from lake.storage.log import DamagedTableError
 from lake.storage.tables import Lake, TableStats
-from lake.storage.writes import WriteResult
+from lake.storage.writes import Keep, WriteResult
 
-__all__ = ["CommitInfo", "Lake", "TableStats", "WriteResult", "content_hash", "new_batch_id"]
+__all__ = [
+    "CommitInfo",
+    "DamagedTableError",
+    "Keep",
+    "Lake",
+    "TableStats",
+    "WriteResult",
+    "content_hash",
+    "new_batch_id",
+]

@@ -13,13 +13,22 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from lake.schemas import ALL_TABLES, DATE, TableSpec, delta_arrow_schema
+from lake.schemas import ALL_TABLES, DATE, TableSpec
 from lake.settings import Settings
 from lake.storage import writes
-from lake.storage.lineage import lineage_of
+from lake.storage.layout import (
+    logical_columns,
+    outdated,
+    renamed,
+    stored_partitions,
+    stored_schema,
+)
+from lake.storage.lineage import PREFIX, lineage_of
+from lake.storage.log import check_log
 
 
 @dataclass(frozen=True)
@@ -68,14 +77,16 @@ class Lake:
         return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options)
 
     def create(self, spec: TableSpec) -> bool:
-        """Create the table if it does not exist. Returns whether it was created now."""
+        """Create the table if it does not exist, or bring an existing one to the current
+        layout (:meth:`migrate`). Returns whether it was created now."""
         if self.exists(spec):
+            self.migrate(spec)
             return False
         DeltaTable.create(
             self.uri(spec),
-            delta_arrow_schema(spec),
+            stored_schema(spec),
             mode="ignore",
-            partition_by=list(spec.partition_by) or None,
+            partition_by=stored_partitions(spec),
             name=spec.key,
             description=spec.description or None,
             storage_options=self.storage_options,
@@ -86,21 +97,88 @@ class Lake:
         return True
 
     def create_all(self, specs: Iterable[TableSpec] = ALL_TABLES) -> list[str]:
-        """Create every missing table; idempotent. Returns the keys of tables created now."""
+        """Create every missing table and migrate the others; idempotent. Returns the keys of
+        tables created now."""
         return [spec.key for spec in specs if self.create(spec)]
 
+    def migrate(self, spec: TableSpec) -> bool:
+        """Rewrite a table whose columns are stored under names :mod:`lake.storage.layout` has
+        since changed (``bronze.klines``' ``interval``); returns whether it did.
+
+        One overwrite commit, streamed batch by batch; the old layout stays reachable by time
+        travel, and reads of those versions see it in the logical schema.
+
+        Raises:
+            DamagedTableError: the table to migrate has a damaged log.
+        """
+        if not renamed(spec):
+            return False
+        self.check(spec)
+        table = DeltaTable(self.uri(spec), storage_options=self.storage_options)
+        old = outdated(spec, {f.name for f in table.schema().fields})
+        if not old:
+            return False
+        names = {c: renamed(spec)[c] for c in old}
+        target = stored_schema(spec)
+        source = table.to_pyarrow_dataset()
+        batches = (
+            b.rename_columns([names.get(n, n) for n in b.schema.names]).select(target.names)
+            for b in source.to_batches()
+        )
+        note = ", ".join(f"{c} stored as {n}" for c, n in names.items())
+        write_deltalake(
+            table,
+            pa.RecordBatchReader.from_batches(target, (b.cast(target) for b in batches)),
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=stored_partitions(spec),
+            storage_options=self.storage_options,
+            writer_properties=writes.writer_properties(spec),
+            commit_properties=CommitProperties(
+                custom_metadata={
+                    PREFIX + "operation": "migrate",
+                    PREFIX + "table": spec.key,
+                    PREFIX + "note": note,
+                }
+            ),
+        )
+        return True
+
+    def check(self, spec: TableSpec, version: int | None = None) -> None:
+        """Raise :class:`~lake.storage.log.DamagedTableError` when the log a read of
+        ``version`` (default: the latest) would replay is damaged; cheap when nothing changed."""
+        check_log(spec.key, self.uri(spec), self.storage_options, upto=version)
+
     def open(self, spec: TableSpec, version: int | None = None) -> DeltaTable:
-        """Open a table at its latest (or a given) version.
+        """Open a table at its latest (or a given) version, its log checked first.
 
         Raises:
             LookupError: the table does not exist (run ``cryptolake init``).
+            DamagedTableError: the log is damaged (one line naming the table and the file).
         """
+        self.check(spec, version)
         try:
             return DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options)
         except TableNotFoundError:
             raise LookupError(
                 f"table {spec.key} does not exist at {self.uri(spec)} (run `cryptolake init`)"
             ) from None
+
+    def open_for_write(self, spec: TableSpec) -> DeltaTable:
+        """:meth:`open` at the latest version, which must be in the current layout.
+
+        Raises:
+            ValueError: the table stores a column under an old name (run ``cryptolake init``).
+        """
+        table = self.open(spec)
+        if renamed(spec):
+            old = outdated(spec, {f.name for f in table.schema().fields})
+            if old:
+                raise ValueError(
+                    f"table {spec.key} stores {', '.join(old)} under an old name: "
+                    "run `cryptolake init` to migrate it"
+                )
+        return table
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -124,11 +202,9 @@ class Lake:
         self, spec: TableSpec, snapshot: DeltaTable, *, with_partitions: bool = False
     ) -> pl.LazyFrame:
         """:meth:`scan` of a table already open at the version to read."""
-        lf = pl.scan_delta(snapshot)
-        cols: list[pl.Expr] = [pl.col(c.name).cast(c.dtype) for c in spec.columns]
-        if with_partitions:
-            cols += [pl.col(p) for p in spec.derived_partitions]
-        return lf.select(cols)
+        stored = [f.name for f in snapshot.schema().fields] if renamed(spec) else ()
+        columns = logical_columns(spec, stored, with_partitions=with_partitions)
+        return pl.scan_delta(snapshot).select(columns)
 
     def read(
         self,
@@ -188,27 +264,73 @@ class Lake:
 
     # --- writes (see lake.storage.writes) ---------------------------------------------------
 
-    def merge(self, spec: TableSpec, frame: pl.DataFrame, **kw: Any) -> writes.WriteResult:
-        return writes.merge(self, spec, frame, **kw)
+    def merge(
+        self,
+        spec: TableSpec,
+        frame: pl.DataFrame,
+        *,
+        source: str,
+        batch_id: str | None = None,
+        update: writes.UpdateMode = "changed",
+        keep: writes.Keep | None = None,
+        note: str | None = None,
+    ) -> writes.WriteResult:
+        """See :func:`lake.storage.writes.merge`."""
+        return writes.merge(
+            self, spec, frame, source=source, batch_id=batch_id, update=update, keep=keep, note=note
+        )
 
-    def append(self, spec: TableSpec, frame: pl.DataFrame, **kw: Any) -> writes.WriteResult:
-        return writes.append(self, spec, frame, **kw)
+    def append(
+        self,
+        spec: TableSpec,
+        frame: pl.DataFrame,
+        *,
+        source: str,
+        batch_id: str | None = None,
+        note: str | None = None,
+    ) -> writes.WriteResult:
+        """See :func:`lake.storage.writes.append`."""
+        return writes.append(self, spec, frame, source=source, batch_id=batch_id, note=note)
 
     def replace(
         self,
         spec: TableSpec,
         frame: pl.DataFrame,
         *,
+        source: str,
         where: Mapping[str, Iterable[Any]] | None = None,
         date_range: tuple[date, date] | None = None,
-        **kw: Any,
+        batch_id: str | None = None,
+        note: str | None = None,
+        keep_batch_ids: bool = False,
     ) -> writes.WriteResult:
-        return writes.replace(self, spec, frame, where=where, date_range=date_range, **kw)
+        """See :func:`lake.storage.writes.replace`."""
+        return writes.replace(
+            self,
+            spec,
+            frame,
+            source=source,
+            where=where,
+            date_range=date_range,
+            batch_id=batch_id,
+            note=note,
+            keep_batch_ids=keep_batch_ids,
+        )
 
     def replace_where(
-        self, spec: TableSpec, frame: pl.DataFrame, *, scope: str, **kw: Any
+        self,
+        spec: TableSpec,
+        frame: pl.DataFrame,
+        *,
+        scope: str,
+        source: str,
+        batch_id: str | None = None,
+        note: str | None = None,
     ) -> writes.WriteResult:
-        return writes.replace_where(self, spec, frame, scope=scope, **kw)
+        """See :func:`lake.storage.writes.replace_where`."""
+        return writes.replace_where(
+            self, spec, frame, scope=scope, source=source, batch_id=batch_id, note=note
+        )
 
 
 def _ms_to_iso(ms: Any) -> str | None:

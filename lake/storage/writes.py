@@ -26,7 +26,8 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError
 
-from lake.schemas import DATE, KEY_TIME_SLACK, TableSpec, delta_arrow_schema
+from lake.schemas import DATE, KEY_TIME_SLACK, TableSpec
+from lake.storage.layout import stored_name, stored_partitions, to_stored
 from lake.storage.lineage import ARRIVAL_COLUMNS, CommitInfo, describe, new_batch_id
 
 if TYPE_CHECKING:
@@ -87,9 +88,25 @@ class WriteResult:
         return self.version is not None
 
 
+@dataclass(frozen=True)
+class Keep:
+    """Stored rows a merge leaves alone: those whose ``column`` holds one of ``values``, unless
+    the incoming row's does too. ``Keep("status", {"ingested", …})`` lets a writer that failed
+    on a file never overwrite the ``ingested`` row of a writer that succeeded."""
+
+    column: str
+    values: frozenset[str]
+
+    def sql(self) -> str:
+        """When a matched target row ``t`` may take the source row ``s``."""
+        values = ", ".join(literal(v) for v in sorted(self.values))
+        col = quote(self.column)
+        return f"(t.{col} NOT IN ({values}) OR s.{col} IN ({values}))"
+
+
 def quote(name: str) -> str:
-    """A SQL identifier, quoted so that names such as ``date`` or ``interval`` are safe."""
-    return '"' + name.replace('"', '""') + '"'
+    """Column ``name`` in Delta SQL: its stored name (:mod:`lake.storage.layout`), quoted."""
+    return '"' + stored_name(name).replace('"', '""') + '"'
 
 
 def literal(value: Any) -> str:
@@ -108,13 +125,6 @@ def with_partitions(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
     if DATE in spec.derived_partitions:
         return frame.with_columns(spec.time_expr().dt.date().alias(DATE))
     return frame
-
-
-def to_delta_arrow(spec: TableSpec, frame: pl.DataFrame) -> pa.Table:
-    """The frame as Arrow in the physical Delta schema (µs timestamps, signed integers)."""
-    target = delta_arrow_schema(spec)
-    table = frame.select(target.names).to_arrow()
-    return table.cast(target)
 
 
 def partition_predicate(spec: TableSpec, frame: pl.DataFrame, alias: str | None = None) -> str:
@@ -197,26 +207,23 @@ def _props(spec: TableSpec, info: CommitInfo) -> CommitProperties:
 
 
 def _append(
-    lake: Lake, spec: TableSpec, data: pa.Table, info: CommitInfo, table: DeltaTable | None = None
+    lake: Lake, spec: TableSpec, data: pa.Table, info: CommitInfo, table: DeltaTable
 ) -> int:
-    """Append ``data`` with its lineage; returns the attempts it took.
-
-    Given ``table`` (open at any version), the append goes through it and leaves it at the
-    version committed, which saves opening the table twice.
-    """
+    """Append ``data`` with its lineage through ``table`` (open at any version); returns the
+    attempts it took. ``table`` is left at the version committed."""
 
     tries = 0
 
     def attempt() -> None:
         nonlocal tries
         tries += 1
-        if table is not None and tries > 1:
+        if tries > 1:
             table.update_incremental()  # a concurrent commit won: retry from the latest version
         write_deltalake(
-            table if table is not None else lake.uri(spec),
+            table,
             data,
             mode="append",
-            partition_by=list(spec.partition_by) or None,
+            partition_by=stored_partitions(spec),
             storage_options=lake.storage_options,
             commit_properties=_props(spec, info),
             writer_properties=writer_properties(spec),
@@ -233,15 +240,16 @@ def merge(
     source: str,
     batch_id: str | None = None,
     update: UpdateMode = "changed",
+    keep: Keep | None = None,
     note: str | None = None,
 ) -> WriteResult:
     """Upsert ``frame`` on the table's natural key.
 
     Rows whose key is new are inserted. With ``update="changed"`` a row whose key exists is
     rewritten only when a non-arrival column differs (so writing the same facts twice commits
-    nothing); with ``update="never"`` existing rows are kept as they are, and the write takes the
-    insert-only path (:func:`insert_new`), several times cheaper than a MERGE. Duplicate keys
-    inside the batch keep their first occurrence.
+    nothing), and ``keep`` is not against it; with ``update="never"`` existing rows are kept as
+    they are, and the write takes the insert-only path (:func:`insert_new`), several times cheaper
+    than a MERGE. Duplicate keys inside the batch keep their first occurrence.
     """
     batch_id = batch_id or new_batch_id(source)
     conformed, _ = _prepare(spec, frame, dedupe=True, batch_id=batch_id)
@@ -251,7 +259,7 @@ def merge(
     if update == "never":
         return insert_new(lake, spec, staged, source=source, batch_id=batch_id, note=note)
     info = describe(spec, conformed, operation="merge", source=source, batch_id=batch_id, note=note)
-    data = to_delta_arrow(spec, staged)
+    data = to_stored(spec, staged)
     on = _key_join(spec)
     scope = partition_predicate(spec, staged, alias="t")
     predicate = f"{on} AND {scope}" if scope else on
@@ -259,9 +267,12 @@ def merge(
         c for c in spec.column_names if c not in spec.merge_keys and c not in ARRIVAL_COLUMNS
     ]
     changed = " OR ".join(f"(t.{quote(c)} IS DISTINCT FROM s.{quote(c)})" for c in compare)
+    if changed and keep is not None:
+        changed = f"({changed}) AND {keep.sql()}"
 
-    def attempt() -> dict[str, Any]:
-        merger = lake.open(spec).merge(
+    def attempt() -> tuple[dict[str, Any], DeltaTable]:
+        table = lake.open_for_write(spec)
+        merger = table.merge(
             data,
             predicate=predicate,
             source_alias="s",
@@ -273,12 +284,12 @@ def merge(
         if update == "changed" and changed:
             merger = merger.when_matched_update_all(predicate=changed)
         metrics: dict[str, Any] = merger.when_not_matched_insert_all().execute()
-        return metrics
+        return metrics, table  # the merge left ``table`` at the version it committed
 
-    metrics, attempts = retry_commit(attempt)
+    (metrics, table), attempts = retry_commit(attempt)
     inserted = int(metrics.get("num_target_rows_inserted", 0))
     updated = int(metrics.get("num_target_rows_updated", 0))
-    version = lake.open(spec).version() if inserted or updated else None
+    version = table.version() if inserted or updated else None
     return WriteResult(
         spec.key, "merge", conformed.height, inserted, updated, 0, version, batch_id, attempts
     )
@@ -308,7 +319,7 @@ def insert_new(
     REST, then WebSocket).
     """
     keys = list(spec.merge_keys)
-    snapshot = lake.open(spec)
+    snapshot = lake.open_for_write(spec)
     read_version = snapshot.version()
     existing = _keys_in_range(
         lake.scan_snapshot(spec, snapshot, with_partitions=True), spec, staged
@@ -318,7 +329,7 @@ def insert_new(
         return WriteResult(spec.key, "insert", staged.height, 0, 0, 0, None, batch_id)
     logical = fresh.drop(list(spec.derived_partitions))
     info = describe(spec, logical, operation="insert", source=source, batch_id=batch_id, note=note)
-    data = to_delta_arrow(spec, fresh)
+    data = to_stored(spec, fresh)
 
     attempts = _append(lake, spec, data, info, table=snapshot)
     version: int | None = snapshot.version()
@@ -368,20 +379,22 @@ def _dedupe_partitions(
     """Rewrite the partitions ``fresh`` touched with one row per key; returns the new version.
 
     Read and overwrite use one snapshot, so a commit made after the read makes the overwrite fail
-    (it would remove rows it never saw); each retry reads again.
+    (it would remove rows it never saw); each retry reads again. An unpartitioned table (the
+    ``ops`` ledgers, a few thousand rows) is rewritten whole.
     """
     where = {c: fresh.get_column(c).unique().to_list() for c in spec.partition_by}
     scope = _Range(tuple((c, tuple(sorted(set(v)))) for c, v in where.items()))
     keys = list(spec.merge_keys)
-    rank = pl.col("source").replace_strict(SOURCE_PRIORITY, default=9, return_dtype=pl.Int8)
+    rank = (
+        pl.col("source").replace_strict(SOURCE_PRIORITY, default=9, return_dtype=pl.Int8)
+        if "source" in spec.column_names
+        else pl.lit(0)
+    )
 
     def attempt() -> int:
-        snapshot = lake.open(spec)
+        snapshot = lake.open_for_write(spec)
         rows = (
-            pl.scan_delta(snapshot)
-            .filter(scope.expr())
-            .collect()
-            .select([*spec.column_names, *spec.derived_partitions])
+            lake.scan_snapshot(spec, snapshot, with_partitions=True).filter(scope.expr()).collect()
         )
         unique = (
             rows.with_columns(rank.alias("_rank"))
@@ -400,10 +413,10 @@ def _dedupe_partitions(
         )
         write_deltalake(
             snapshot,
-            to_delta_arrow(spec, with_partitions(spec, spec.conform(logical))),
+            to_stored(spec, with_partitions(spec, spec.conform(logical))),
             mode="overwrite",
-            predicate=scope.sql(),
-            partition_by=list(spec.partition_by) or None,
+            predicate=scope.sql() or None,
+            partition_by=stored_partitions(spec),
             commit_properties=_props(spec, info),
             writer_properties=writer_properties(spec),
         )
@@ -429,10 +442,11 @@ def append(
     info = describe(
         spec, conformed, operation="append", source=source, batch_id=batch_id, note=note
     )
-    data = to_delta_arrow(spec, with_partitions(spec, conformed))
+    data = to_stored(spec, with_partitions(spec, conformed))
 
-    attempts = _append(lake, spec, data, info)
-    version = lake.open(spec).version()
+    table = lake.open_for_write(spec)
+    attempts = _append(lake, spec, data, info, table)
+    version = table.version()
     return WriteResult(
         spec.key, "append", conformed.height, conformed.height, 0, 0, version, batch_id, attempts
     )
@@ -479,22 +493,24 @@ def replace(
         batch_id=batch_id,
         note=note if note is not None else predicate,
     )
-    data = to_delta_arrow(spec, staged)
+    data = to_stored(spec, staged)
 
-    def attempt() -> None:
+    def attempt() -> DeltaTable:
+        table = lake.open_for_write(spec)  # afresh: a retry replaces what the winner left
         write_deltalake(
-            lake.uri(spec),
+            table,
             data,
             mode="overwrite",
             predicate=predicate,
-            partition_by=list(spec.partition_by) or None,
+            partition_by=stored_partitions(spec),
             storage_options=lake.storage_options,
             commit_properties=_props(spec, info),
             writer_properties=writer_properties(spec),
         )
+        return table  # at the version it committed
 
-    _, attempts = retry_commit(attempt)
-    version = lake.open(spec).version()
+    table, attempts = retry_commit(attempt)
+    version = table.version()
     return WriteResult(
         spec.key, "replace", conformed.height, conformed.height, 0, 0, version, batch_id, attempts
     )
@@ -529,12 +545,12 @@ def replace_where(
         batch_id=batch_id,
         note=note if note is not None else scope,
     )
-    data = to_delta_arrow(spec, with_partitions(spec, conformed))
+    data = to_stored(spec, with_partitions(spec, conformed))
 
-    def attempt() -> dict[str, Any]:
+    def attempt() -> tuple[dict[str, Any], DeltaTable]:
+        table = lake.open_for_write(spec)
         metrics: dict[str, Any] = (
-            lake.open(spec)
-            .merge(
+            table.merge(
                 data,
                 predicate=f"{_key_join(spec)} AND {scope}",
                 source_alias="s",
@@ -548,13 +564,13 @@ def replace_where(
             .when_not_matched_by_source_delete(predicate=scope)
             .execute()
         )
-        return metrics
+        return metrics, table  # the merge left ``table`` at the version it committed
 
-    metrics, attempts = retry_commit(attempt)
+    (metrics, table), attempts = retry_commit(attempt)
     inserted = int(metrics.get("num_target_rows_inserted", 0))
     updated = int(metrics.get("num_target_rows_updated", 0))
     deleted = int(metrics.get("num_target_rows_deleted", 0))
-    version = lake.open(spec).version() if inserted or updated or deleted else None
+    version = table.version() if inserted or updated or deleted else None
     return WriteResult(
         spec.key,
         "replace",
