@@ -14,7 +14,16 @@ from rich.table import Table
 
 from lake.backfill import cli as backfill_cli
 from lake.capture import cli as capture_cli
-from lake.clikit import CliState, console, emit_json, fail, state
+from lake.clikit import (
+    CliState,
+    OneLineErrors,
+    console,
+    emit_json,
+    fail,
+    open_lake_for_reading,
+    open_lake_for_writing,
+    state,
+)
 from lake.exchange.cli import app as exchange_app
 
 if TYPE_CHECKING:
@@ -22,6 +31,7 @@ if TYPE_CHECKING:
     from lake.storage import Lake
 
 app = typer.Typer(
+    cls=OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -51,9 +61,9 @@ def _root(
 
 
 def _lake(ctx: typer.Context, *, writable: bool = False) -> Lake:
-    from lake.storage import Lake
-
-    return Lake.from_settings(state(ctx).settings(writable=writable))
+    """The lake at the configured root; one ``error:`` line when the root is no lake (see
+    :func:`lake.clikit.open_lake_for_reading`)."""
+    return open_lake_for_writing(ctx) if writable else open_lake_for_reading(ctx)
 
 
 def _table(name: str) -> TableSpec:
@@ -69,9 +79,13 @@ def _table(name: str) -> TableSpec:
 def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Create every table of the lake (idempotent)."""
     from lake.schemas import ALL_TABLES
+    from lake.storage import DamagedTableError
 
     lake = _lake(ctx, writable=True)
-    created = lake.create_all()
+    try:
+        created = lake.create_all()
+    except DamagedTableError as exc:  # a table to migrate whose log is damaged
+        fail(str(exc))
     if as_json:
         emit_json({"root": lake.root, "created": created, "tables": len(ALL_TABLES)})
         return
@@ -85,9 +99,13 @@ def init(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def tables(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List every table: layer, rows, Delta version, files."""
     from lake.schemas import ALL_TABLES
+    from lake.storage import DamagedTableError
 
     lake = _lake(ctx)
-    stats = [lake.stats(spec) for spec in ALL_TABLES]
+    try:
+        stats = [lake.stats(spec) for spec in ALL_TABLES]
+    except DamagedTableError as exc:
+        fail(str(exc))
     if as_json:
         emit_json([s.as_dict() for s in stats])
         return
@@ -108,15 +126,19 @@ def tables(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def history(
     ctx: typer.Context,
     table: Annotated[str, typer.Argument(help="Table, e.g. agg_trades or bronze.agg_trades.")],
-    limit: Annotated[int | None, typer.Option(help="Newest N commits only.", min=1)] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Newest N commits only.", min=1, max=2**31 - 1)
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Show a table's commits with their lineage (source, batch, flow run, rows, hash)."""
+    from lake.storage import DamagedTableError
+
     spec = _table(table)
     lake = _lake(ctx)
     try:
         commits = lake.history(spec, limit)
-    except LookupError as exc:
+    except (LookupError, DamagedTableError) as exc:
         fail(str(exc))
     if as_json:
         emit_json(commits)
@@ -149,14 +171,19 @@ def show_watermark(
 ) -> None:
     """Latest event time per table and market/symbol, read from the tables themselves."""
     from lake.schemas import iter_tables
+    from lake.storage import DamagedTableError
 
     specs = [_table(table)] if table else [t for t in iter_tables() if t.layer != "ops"]
     lake = _lake(ctx)
     rows: list[dict[str, Any]] = []
     for spec in specs:
-        if not lake.exists(spec):
-            continue
-        for wm in lake.watermarks(spec).iter_rows(named=True):
+        try:
+            if not lake.exists(spec):
+                continue
+            watermarks = lake.watermarks(spec)
+        except DamagedTableError as exc:
+            fail(str(exc))
+        for wm in watermarks.iter_rows(named=True):
             group = {k: wm[k] for k in spec.watermark_by}
             rows.append(
                 {"table": spec.key, **group, "watermark": wm["watermark"], "rows": wm["rows"]}
@@ -174,18 +201,62 @@ def show_watermark(
 
 
 @app.command()
+def doctor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Check every table's Delta log; name what is damaged and how to recover (exit 1 if so)."""
+    from lake.doctor import examine
+
+    checkup = examine(_lake(ctx))
+    if as_json:
+        emit_json(checkup.as_dict())
+    else:
+        for health in checkup.tables:
+            console.print(health.line(), markup=False, highlight=False)
+        damaged = checkup.damaged
+        console.print(
+            f"{len(damaged)} damaged table(s): {', '.join(damaged)}"
+            if damaged
+            else "every table's log is whole",
+            markup=False,
+            highlight=False,
+        )
+    if not checkup.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     capture_s: Annotated[
         float, typer.Option("--capture", help="Seconds of live capture.", min=1)
     ] = 20,
+    in_session: Annotated[bool, typer.Option("--in-session", hidden=True)] = False,
 ) -> None:
-    """Run the whole pipeline on the built-in exchange and say what it did."""
-    settings = state(ctx).settings(writable=True)
+    """Run the whole pipeline on the built-in exchange and say what it did (Ctrl-C stops it)."""
+    import sys
+
+    from lake.interrupt import EXIT_INTERRUPTED, cooperative_stop, run_supervised
+
+    st = state(ctx)
+    settings = st.settings(writable=True)
+    if not in_session:  # the flows run in a session of their own, where Ctrl-C is a request
+        config = ["--config", str(st.config)] if st.config else []
+        cmd = [sys.executable, "-m", "lake.cli", *config, "--lake", settings.storage.uri]
+        raise typer.Exit(
+            run_supervised([*cmd, "demo", "--capture", str(capture_s), "--in-session"])
+        )
     from flows.demo import demo as demo_flow  # the shell entry point may start flows
 
     console.print(f"[bold]cryptolake demo[/] — lake at {settings.storage.uri}")
-    result = demo_flow(settings.storage.uri, capture_s)
+    with cooperative_stop():
+        ran = demo_flow(settings.storage.uri, capture_s, return_state=True)
+    if ran.is_cancelled():
+        print(
+            "interrupted: the demo stopped; what it captured is landed and every commit is "
+            "whole (run it again to go on)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    result: dict[str, Any] = ran.result()  # type: ignore[assignment]  # a Completed demo's dict
     out = Table(title="what the demo left in the lake")
     for col in ("table", "rows", "version", "files"):
         out.add_column(col)

@@ -1,9 +1,12 @@
 """Typed configuration: the only place where configuration files and the environment are read.
 
 Precedence, highest first: explicit overrides (CLI flags such as ``--lake``), environment variables
-``LAKE_*`` (nested keys joined by ``__``, e.g. ``LAKE_STORAGE__ROOT``), the YAML file
-(``--config``, else ``$LAKE_CONFIG``, else ``config/lake.yaml`` when present), then the defaults
-below. Unknown keys anywhere are rejected.
+``LAKE_*`` (nested keys joined by ``__``, e.g. ``LAKE_STORAGE__ROOT``; see :mod:`lake.envvars`),
+the YAML file (``--config``, else ``$LAKE_CONFIG``, else ``config/lake.yaml`` when present), then
+the defaults below. Unknown keys anywhere are rejected, a ``LAKE_*`` variable that names no
+setting too. Each source is validated as it is laid over the ones below it, so an error names
+the source that brought it (the file and key, the variable, the flag) and a wrong file is an
+error even where a flag overrides the key.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
@@ -33,6 +37,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from lake.envvars import EnvError, Loc, read_environment
 
 if TYPE_CHECKING:
     from lake.binance.endpoints import Endpoints
@@ -150,10 +156,19 @@ class MarketsConfig(_Strict):
         return cfg
 
 
+def _check_root(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty (give a local directory or s3://bucket/prefix)")
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"{value!r} holds the control character {bad!r}: give a plain path")
+    return value
+
+
 class StorageConfig(_Strict):
     """Where the Delta tables live: a local path or an ``s3://`` URI."""
 
-    root: str = "./data/lake"
+    root: Annotated[str, AfterValidator(_check_root)] = "./data/lake"
     options: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -248,12 +263,8 @@ LANDING_DIR_NAME = "_landing"
 class Settings(BaseSettings):
     """Everything cryptolake can be configured with."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="LAKE_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    # The sources are read and laid over each other by `load_settings`; Settings() is the defaults.
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     exchange: Annotated[str, AfterValidator(_check_exchange)] = "sim"
     # Binance API key (read-only is enough), sent only to routes that ask for one: USD-M
@@ -282,7 +293,8 @@ class Settings(BaseSettings):
                 f"capture.landing_dir must be an absolute local path when storage.root is "
                 f"remote ({self.storage.root}): landing segments wait on local disk"
             )
-        return Path(self.storage.uri) / (configured or LANDING_DIR_NAME)
+        # resolved: `../landing` from a root not made yet must still name a real place
+        return (Path(self.storage.uri) / (configured or LANDING_DIR_NAME)).resolve()
 
     def endpoints(self, url: str) -> Endpoints:
         """The endpoints of the exchange at ``url`` (``live`` or a base URL), with the API key."""
@@ -300,11 +312,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _CONFIG_PATH_FOR_LOAD.get("path")
-        if path is not None:
-            sources.append(_YamlSource(settings_cls, yaml_file=path))
-        return tuple(sources)
+        return (init_settings,)
 
 
 class _TextDatesLoader(yaml.SafeLoader):
@@ -329,57 +337,107 @@ class _YamlSource(YamlConfigSettingsSource):
         return data
 
 
-# The YAML path is passed to the source hook through this slot because pydantic-settings builds
-# sources from the class, not the instance; `load_settings` sets it for the duration of one load.
-_CONFIG_PATH_FOR_LOAD: dict[str, Path | None] = {}
+@dataclass(frozen=True)
+class _Layer:
+    """One source of settings data and the names its values go by in an error."""
+
+    data: Mapping[str, Any]
+    origin: str
+    names: Mapping[Loc, str] = field(default_factory=dict)  # key path → variable or flag
+
+    def named(self, loc: tuple[int | str, ...]) -> str:
+        """The variables or flags that set the key at ``loc`` (or what lies below it)."""
+        best = 0
+        found: list[str] = []
+        for path, name in self.names.items():
+            n = min(len(path), len(loc))
+            if path[:n] == loc[:n] and n >= best:
+                found = [name] if n > best else [*found, name]
+                best = n
+        return ", ".join(found) or self.origin
+
+    def error(self, exc: ValidationError) -> ConfigError:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return ConfigError(f"{self.named(tuple(err['loc']))}: {where}: {msg}{more}")
 
 
-def _format_error(exc: ValidationError, origin: str) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "config"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{origin}: {where}: {msg}{more}"
+def _merged(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(low)
+    for key, value in high.items():
+        below = out.get(key)
+        both = isinstance(below, Mapping) and isinstance(value, Mapping)
+        out[key] = _merged(below, value) if both else value  # type: ignore[arg-type]
+    return out
+
+
+def _config_file(config_path: str | Path | None) -> Path | None:
+    named = "--config" if config_path is not None else "LAKE_CONFIG"
+    explicit = config_path if config_path is not None else os.environ.get("LAKE_CONFIG")
+    if not explicit:
+        return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+    path = Path(explicit)
+    if path.is_dir():
+        raise ConfigError(f"{named}: {path} is a directory, not a YAML file")
+    if not path.is_file():
+        raise ConfigError(f"{named}: config file {path} does not exist")
+    return path
+
+
+def _file_layer(path: Path) -> _Layer:
+    origin = str(path)
+    try:
+        return _Layer(_YamlSource(Settings, yaml_file=path).yaml_data, origin)
+    except yaml.MarkedYAMLError as exc:
+        line = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise ConfigError(f"{origin}: invalid YAML{line}: {exc.problem or exc.context}") from None
+    except (OSError, ValueError) as exc:  # unreadable file, not a mapping, not UTF-8
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{origin}: {first}") from None
 
 
 def load_settings(
     config_path: str | Path | None = None,
     *,
     overrides: dict[str, Any] | None = None,
+    override_names: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Load and validate the configuration.
+    """Load and validate the configuration: the file, then the environment, then ``overrides``.
 
     Args:
         config_path: YAML file; ``None`` means ``$LAKE_CONFIG`` or ``config/lake.yaml`` if present.
         overrides: values that win over every other source, e.g. ``{"storage": {"root": ...}}``.
+        override_names: what an error calls each override, by dotted key, e.g.
+            ``{"storage.root": "--lake"}`` (default: ``overrides``).
 
     Raises:
-        ConfigError: with one line naming the file, the key and what is wrong.
+        ConfigError: with one line naming the source (file, variable or flag), the key and what
+            is wrong.
     """
-    explicit = config_path if config_path is not None else os.environ.get("LAKE_CONFIG")
-    path: Path | None
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-    else:
-        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
-    origin = str(path) if path is not None else "config"
-    _CONFIG_PATH_FOR_LOAD["path"] = path
+    path = _config_file(config_path)
     try:
-        return Settings(**(overrides or {}))
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc, origin)) from None
-    except yaml.MarkedYAMLError as exc:
-        line = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
-        raise ConfigError(f"{origin}: invalid YAML{line}: {exc.problem or exc.context}") from None
-    except (OSError, ValueError) as exc:  # unreadable file, not a mapping
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{origin}: {first}") from None
-    finally:
-        _CONFIG_PATH_FOR_LOAD.clear()
+        env = read_environment(Settings, os.environ)
+    except EnvError as exc:
+        raise ConfigError(str(exc)) from None
+    names = {tuple(k.split(".")): v for k, v in (override_names or {}).items()}
+    layers = [
+        _file_layer(path) if path is not None else _Layer({}, "config"),
+        _Layer(env.data, "the environment", env.names),
+        _Layer(overrides or {}, "overrides", names),
+    ]
+    data: dict[str, Any] = {}
+    settings = Settings()
+    for layer in layers:
+        data = _merged(data, layer.data)
+        try:
+            settings = Settings(**data)
+        except ValidationError as exc:
+            raise layer.error(exc) from None
+    return settings
 
 
 def check_writable_root(storage: StorageConfig) -> None:
@@ -388,20 +446,32 @@ def check_writable_root(storage: StorageConfig) -> None:
     Raises:
         ConfigError: the root is a file, or the nearest existing ancestor is not writable.
     """
-    if not storage.is_local:
-        return
-    root = storage.local_root.resolve()
+    if storage.is_local:
+        check_writable_dir(storage.local_root, "storage.root")
+
+
+def check_writable_dir(directory: Path, what: str) -> None:
+    """Fail, creating nothing, unless ``directory`` is, or can be made, a writable directory.
+
+    Args:
+        directory: the directory (it need not exist).
+        what: what it is called in the error, e.g. ``storage.root``.
+
+    Raises:
+        ConfigError: it is a file, a parent of it is a file, or it cannot be written.
+    """
+    root = directory.expanduser().resolve()
     if root.exists() and not root.is_dir():
-        raise ConfigError(f"storage.root {root} exists and is not a directory")
+        raise ConfigError(f"{what} {root} exists and is not a directory")
     probe = root
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise ConfigError(f"storage.root {root} is not writable ({probe} is not a directory)")
+        raise ConfigError(f"{what} {root} is not writable ({probe} is not a directory)")
     # os.access() says yes to root on any mode bits, so try it: a nameless temp file leaves nothing.
     try:
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"storage.root {root} is not writable ({probe}: {reason})") from None
+        raise ConfigError(f"{what} {root} is not writable ({probe}: {reason})") from None

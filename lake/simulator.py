@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from lake.settings import Settings
+from lake.settings import MARKETS, Market, Settings
 
 
 class SimulatorError(RuntimeError):
     """The built-in exchange did not start."""
 
 
-def sim_symbols(settings: Settings) -> str:
-    """The ``--symbols`` argument that serves every configured symbol on its market."""
-    spot = [f"spot:{s}" for s in settings.markets.spot.symbols]
-    um = [f"um:{s}" for s in settings.markets.um.symbols]
-    return ",".join(spot + um)
+def sim_symbols(settings: Settings, symbols: Mapping[Market, Sequence[str]] | None = None) -> str:
+    """The ``--symbols`` argument that serves every configured symbol on its market, and every
+    symbol of ``symbols`` (what a command was asked for) beside them."""
+    wanted: dict[Market, list[str]] = {m: list(settings.markets.get(m).symbols) for m in MARKETS}
+    for market, extra in (symbols or {}).items():
+        wanted[market] += extra
+    return ",".join(f"{m}:{s}" for m in MARKETS for s in dict.fromkeys(wanted[m]))
 
 
 @contextmanager
@@ -49,7 +51,8 @@ def built_in_exchange(
         url = proc.stdout.readline().strip()
         if not url.startswith("http://"):
             err = proc.stderr.read().strip() if proc.stderr and proc.poll() is not None else ""
-            raise SimulatorError(f"the built-in exchange did not start: {err or url!r}")
+            last = err.splitlines()[-1].removeprefix("error: ") if err else repr(url)
+            raise SimulatorError(f"the built-in exchange did not start: {last}")
         yield url
     finally:
         proc.terminate()
@@ -61,10 +64,13 @@ def built_in_exchange(
 
 
 @contextmanager
-def exchange_url(settings: Settings) -> Iterator[str]:
-    """The exchange to talk to: ``live``, the configured base URL, or a started simulator."""
+def exchange_url(
+    settings: Settings, symbols: Mapping[Market, Sequence[str]] | None = None
+) -> Iterator[str]:
+    """The exchange to talk to: ``live``, the configured base URL, or a started simulator that
+    serves the configured symbols and ``symbols``."""
     if settings.exchange != "sim":
         yield settings.exchange
         return
-    with built_in_exchange(sim_symbols(settings)) as url:
+    with built_in_exchange(sim_symbols(settings, symbols)) as url:
         yield url

@@ -6,18 +6,30 @@ imported inside the command.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lake.clikit import console, emit_json, fail, settings_with_exchange
+from lake.clikit import (
+    EXIT_FAILURE,
+    console,
+    emit_json,
+    fail,
+    open_lake_for_reading,
+    open_lake_for_writing,
+    probe_exchange,
+    settings_with_exchange,
+)
 
 if TYPE_CHECKING:
     from lake.backfill.plan import Plan
     from lake.backfill.provenance import Outcome
+    from lake.backfill.request import BackfillRequest
     from lake.backfill.run import Summary
+    from lake.settings import Settings
+    from lake.storage import Lake
 
 
 def backfill(
@@ -48,10 +60,16 @@ def backfill(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout only.")] = False,
 ) -> None:
-    """Backfill history: Vision files (verified) first, REST for the days they lack."""
+    """Backfill history: Vision files (verified) first, REST for the days they lack.
+
+    The options, the configuration and the root are checked first, then the exchange (it must
+    answer within seconds and list every symbol); the lake is created only then.
+    """
     import asyncio
 
     from lake.backfill.request import RequestError, request_from_settings
+    from lake.binance.rest import RestError
+    from lake.binance.vision import VisionError
     from lake.simulator import SimulatorError, exchange_url
 
     settings = settings_with_exchange(ctx, exchange, writable=not dry_run)
@@ -67,26 +85,34 @@ def backfill(
         )
     except RequestError as exc:
         fail(str(exc))
+    lake = open_lake_for_reading(ctx) if dry_run else open_lake_for_writing(ctx)
+    wanted = request.symbols_by_market()
     try:
-        with exchange_url(settings) as url:
-            summary = asyncio.run(_run(settings, url, request, dry_run, as_json))
+        with exchange_url(settings, wanted) as url:
+            probe_exchange(url, request.markets, symbols=wanted)
+            summary = asyncio.run(_run(settings, lake, url, request, dry_run, as_json))
     except SimulatorError as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=EXIT_FAILURE)
     except RequestError as exc:
         fail(str(exc))
+    except (RestError, VisionError) as exc:  # the exchange stopped answering mid-run
+        fail(f"backfill stopped: {exc}", code=EXIT_FAILURE)
     if summary is not None and summary.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 async def _run(
-    settings: Any, url: str, request: Any, dry_run: bool, as_json: bool
+    settings: Settings,
+    lake: Lake,
+    url: str,
+    request: BackfillRequest,
+    dry_run: bool,
+    as_json: bool,
 ) -> Summary | None:
     from lake.backfill.run import Options, execute, make_plan
     from lake.binance.rest import RestClient
     from lake.binance.vision import VisionClient
-    from lake.storage import Lake
 
-    lake = Lake.from_settings(settings)
     endpoints = settings.endpoints(url)
     max_dl = settings.backfill.max_concurrent_downloads
     vision_client = VisionClient(endpoints, max_concurrent=max_dl)
@@ -204,11 +230,14 @@ def _report(summary: Summary, as_json: bool) -> None:
         if o.status == "missing":
             console.print(o.line(), markup=False, highlight=False)
     for g in summary.plan.gaps:
-        console.print(f"no source         {g.series.label} {g.first_day}..{g.last_day}: {g.reason}")
+        line = f"{g.kind:<17} {g.series.label} {g.first_day}..{g.last_day}: {g.reason}"
+        console.print(line, markup=False, highlight=False)
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(d["statuses"].items())) or "nothing to fetch"
+    skipped = summary.before_listing_days
+    before = f", {skipped} day(s) before listing skipped" if skipped else ""
     console.print(
         f"done in {summary.elapsed_s:,.1f}s: {statuses}; {d['rows']:,} rows, "
-        f"{d['bytes'] / 2**20:,.1f} MiB, {d['held_days']} day(s) already held; "
+        f"{d['bytes'] / 2**20:,.1f} MiB, {d['held_days']} day(s) already held{before}; "
         f"REST {d['rest_requests']} request(s), weight {d['weight_used']:,}, "
         f"429s {summary.throttled}"
     )

@@ -15,6 +15,7 @@ import msgspec
 import polars as pl
 
 from lake.backfill.catalog import Series, days, month_end, month_start
+from lake.backfill.listing import first_days
 from lake.backfill.model import Holding, SeriesListing
 from lake.backfill.plan import Plan, plan_backfill
 from lake.backfill.request import BackfillRequest, RequestError
@@ -109,7 +110,8 @@ async def list_archive(
 async def make_plan(
     lake: Lake, request: BackfillRequest, *, vision: VisionClient, rest: RestClient
 ) -> Plan:
-    """Plan ``request`` against the exchange's clock, the archive and ``ops.sources``.
+    """Plan ``request`` against the exchange's clock, each symbol's listing day, the archive and
+    ``ops.sources``.
 
     Raises:
         RequestError: ``request.end`` is after the exchange's today.
@@ -122,6 +124,9 @@ async def make_plan(
             f"--end {request.end} is in the future for the exchange at "
             f"{rest.endpoints.rest_url(market, '')} (its today is {exchange_today})"
         )
+    listed = await first_days(rest, request)
     holdings = await asyncio.to_thread(read_holdings, lake, request)
     listings = {} if request.source == "rest" else await list_archive(vision, request)
-    return plan_backfill(request, listings=listings, holdings=holdings, now_ms=now_ms)
+    return plan_backfill(
+        request, listings=listings, holdings=holdings, now_ms=now_ms, listed=listed
+    )

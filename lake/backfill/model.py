@@ -12,6 +12,7 @@ from lake.backfill.provenance import HELD
 from lake.binance.vision_paths import Period
 
 Mode = Literal["merge", "replace"]
+GapKind = Literal["no source", "before listing"]
 
 
 class Listed(Protocol):
@@ -79,12 +80,14 @@ class PlanItem:
 
 @dataclass(frozen=True)
 class Gap:
-    """Days of a series that no source can serve now, and why."""
+    """Days of a series that no source can serve now, and why: ``before listing`` when the
+    symbol was not listed yet (there is nothing to fetch, ever), else ``no source``."""
 
     series: Series
     first_day: date
     last_day: date
     reason: str
+    kind: GapKind = "no source"
 
 
 @dataclass(frozen=True)

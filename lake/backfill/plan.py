@@ -12,6 +12,8 @@ Rules, per series and month of the request:
 3. Otherwise the listed **daily** files are used.
 4. Days the archive does not hold go to **REST** when a route serves them (not bookTicker or
    liquidations; metrics only for the last 30 days), else they are reported as having no source.
+   Days before the symbol's listing (its first daily kline) are not planned at all: they are
+   reported as ``before listing``.
    A daily file absent while later days are listed is **missing** (recorded in ``ops.sources``).
 5. A file whose listed size or ``LastModified`` differs from what was ingested, and a file that
    supersedes REST rows, is planned with ``mode="replace"``: its rows replace the series' rows
@@ -23,14 +25,15 @@ Rules, per series and month of the request:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 
 from lake.backfill.catalog import Series, day_ms
 from lake.backfill.model import Gap, Holding, Missing, Mode, PlanItem, SeriesListing
 from lake.backfill.request import BackfillRequest
 from lake.backfill.rules import SeriesRules, merge_gaps
+from lake.settings import Market
 
 __all__ = [
     "Gap",
@@ -79,7 +82,9 @@ class Plan:
                 out.append(_row(s, "held", self.held[s], None, None, 0))
             for gap in (g for g in self.gaps if g.series == s):
                 n = (gap.last_day - gap.first_day).days + 1
-                out.append(_row(s, f"none: {gap.reason}", n, gap.first_day, gap.last_day, 0))
+                kind = "none" if gap.kind == "no source" else gap.kind
+                action = f"{kind}: {gap.reason}"
+                out.append(_row(s, action, n, gap.first_day, gap.last_day, 0))
         return out
 
 
@@ -109,15 +114,26 @@ def plan_backfill(
     listings: Mapping[Series, SeriesListing],
     holdings: Mapping[str, Holding],
     now_ms: int,
+    listed: Mapping[tuple[Market, str], date] | None = None,
 ) -> Plan:
-    """Plan ``request`` given the archive listing, ``ops.sources`` and the exchange's time."""
+    """Plan ``request`` given the archive listing, ``ops.sources``, the exchange's time and the
+    day each (market, symbol) was listed (when known)."""
     today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
     items: list[PlanItem] = []
     held: dict[Series, int] = {}
     missing: list[Missing] = []
     gaps: list[Gap] = []
     for series in request.series:
-        walk = SeriesRules(series, request, listings.get(series, SeriesListing()), holdings, today)
+        first = (listed or {}).get((series.market, series.symbol))
+        wanted = request
+        if first is not None and first > request.start:
+            last = min(first - timedelta(days=1), request.end)
+            gaps.append(Gap(series, request.start, last, f"listed {first}", "before listing"))
+            if first > request.end:
+                held[series] = 0
+                continue
+            wanted = replace(request, start=first)
+        walk = SeriesRules(series, wanted, listings.get(series, SeriesListing()), holdings, today)
         walk.run()
         items += walk.items
         held[series] = walk.held

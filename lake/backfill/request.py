@@ -36,6 +36,13 @@ class BackfillRequest:
     def markets(self) -> list[Market]:
         return sorted({s.market for s in self.series}, key=MARKETS.index)
 
+    def symbols_by_market(self) -> dict[Market, list[str]]:
+        """The request's symbols on each of its markets."""
+        return {
+            m: list(dict.fromkeys(s.symbol for s in self.series if s.market == m))
+            for m in self.markets
+        }
+
     def describe(self) -> str:
         symbols = sorted({s.symbol for s in self.series})
         datasets = [d for d in DATASETS if any(s.dataset == d for s in self.series)]

@@ -103,11 +103,24 @@ class Summary:
             "elapsed_s": round(self.elapsed_s, 3),
             "outcomes": [o.as_dict() for o in self.outcomes],
             "gaps": [_gap(g) for g in self.plan.gaps],
+            "before_listing_days": self.before_listing_days,
         }
+
+    @property
+    def before_listing_days(self) -> int:
+        """Days of the request's series skipped because the symbol was not listed yet."""
+        gaps = (g for g in self.plan.gaps if g.kind == "before listing")
+        return sum((g.last_day - g.first_day).days + 1 for g in gaps)
 
 
 def _gap(g: Gap) -> dict[str, Any]:
-    return {"series": g.series.label, "first": g.first_day, "last": g.last_day, "reason": g.reason}
+    return {
+        "series": g.series.label,
+        "first": g.first_day,
+        "last": g.last_day,
+        "kind": g.kind,
+        "reason": g.reason,
+    }
 
 
 _CALIBRATED: set[tuple[str, Market]] = set()

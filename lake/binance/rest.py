@@ -198,7 +198,8 @@ class RestClient:
             if status in RETRY_STATUSES:
                 await asyncio.sleep(self.retry.delay(attempt))
                 continue
-            raise RestError(f"GET {url} {dict(params)} failed: {last_error}", status=status)
+            shown = httpx.URL(url, params=dict(params))  # the query as sent, not a dict repr
+            raise RestError(f"GET {shown} failed: {last_error}", status=status)
         raise RestError(f"GET {url} gave up after {self.retry.attempts} attempts: {last_error}")
 
     @staticmethod

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from lake.clikit import console, emit_json, fail, settings_with_exchange
+from lake.clikit import (
+    EXIT_FAILURE,
+    console,
+    emit_json,
+    fail,
+    open_lake_for_writing,
+    probe_exchange,
+    settings_with_exchange,
+)
 from lake.settings import markets_option, symbols_option
 
 if TYPE_CHECKING:
@@ -55,8 +63,14 @@ def collect(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Capture live streams into landing segments and bronze until stopped (SIGINT/SIGTERM)."""
+    """Capture live streams into landing segments and bronze until stopped (SIGINT/SIGTERM).
+
+    Everything is checked before anything is created: the options, the configuration, the root
+    and the landing directory, then the exchange (it must answer within seconds and list every
+    symbol asked for).
+    """
     import asyncio
+    import math
     import signal
 
     from rich.live import Live
@@ -67,9 +81,16 @@ def collect(
 
     chosen = parse_markets(markets)
     syms = parse_symbols(symbols)
-    settings, lake = _open(ctx, exchange)
+    if duration is not None and not math.isfinite(duration):
+        fail(f"--duration {duration}: give a number of seconds, or leave it out to run on")
+    settings = settings_with_exchange(ctx, exchange, writable=True)
+    lake = open_lake_for_writing(ctx)
     landing = _landing(settings)
     plan = CapturePlan.from_settings(settings, markets=chosen, symbols=syms)
+    if not plan.markets:
+        fail(f"nothing to collect on {','.join(chosen)}: no symbols or no streams configured")
+    for market in plan.markets:
+        _check_writable(landing / market, "the landing directory")
     live = None if as_json else Live(console=console, refresh_per_second=2, transient=False)
 
     def on_tick(snap: Snapshot) -> None:
@@ -93,15 +114,20 @@ def collect(
         )
 
     try:
-        with exchange_url(settings) as url:
+        wanted = {m: plan.symbols[m] for m in plan.markets}
+        with exchange_url(settings, wanted) as url:
+            probe_exchange(url, plan.markets, symbols=wanted)
+            lake.create_all()
             if live is not None:
                 console.print(f"collecting from [bold]{url}[/] into {lake.root} (Ctrl-C stops)")
                 with live:
                     summary = asyncio.run(run(url))
+                if not console.is_terminal:  # the last frame of the live table ends no line
+                    console.line()
             else:
                 summary = asyncio.run(run(url))
     except (CollectorBusy, SimulatorError) as exc:
-        fail(str(exc), code=1)
+        fail(str(exc), code=EXIT_FAILURE)
     _report(summary, as_json)
 
 
@@ -169,15 +195,14 @@ def land(
     land_log.addHandler(warnings)
     propagate, land_log.propagate = land_log.propagate, False
     try:
-        with contextlib.ExitStack() as locks:
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(exchange_url(settings)) if repair else None
+            if url is not None:  # before anything is written (--no-repair lands without it)
+                probe_exchange(url, chosen)
             for m in present:
-                locks.enter_context(landing_lock(root / m, holder="land", wait_s=wait))
+                stack.enter_context(landing_lock(root / m, holder="land", wait_s=wait))
             _, lake = _open(ctx, exchange)
-            if repair:
-                with exchange_url(settings) as url:
-                    asyncio.run(run(lake, url))
-            else:
-                asyncio.run(run(lake, None))
+            asyncio.run(run(lake, url))
     except CollectorBusy as exc:
         fail(str(exc), code=1)
     finally:
@@ -190,30 +215,40 @@ def land(
     }
     if as_json:
         emit_json(out)
+        _fail_on_repair_errors(summary)
         return
     for market, r in summary.landed.items():
-        lost = sum(d.lost_bytes for d in r.damaged)
-        damaged = (
-            f"; {len(r.damaged)} damaged segment(s) moved to damaged/, {lost:,} unreadable "
-            "byte(s) quarantined"
-            if r.damaged
-            else ""
-        )
-        console.print(f"{market}: {_landed_line(r)}{damaged}")
+        console.print(f"{market}: {_landed_line(r)}")
     if summary.repairs:
         console.print(_repair_line(summary.repairs[-1]))
         for err in summary.repairs[-1].errors[:5]:
             console.print(f"  [yellow]{err}[/]")
+    _fail_on_repair_errors(summary)
+
+
+def _fail_on_repair_errors(summary: CollectSummary) -> None:
+    """Landing is done; a repair that could not talk to the exchange is still a failure."""
+    errors = [e for r in summary.repairs for e in r.errors if "budget" not in e]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        fail(f"landed, but the repair failed: {errors[0]}{more}", code=1)
 
 
 def _open(ctx: typer.Context, exchange: str | None) -> tuple[Settings, Lake]:
     """The settings (``--exchange`` applied, root writable) and the lake, its tables created."""
-    from lake.storage import Lake
-
     settings = settings_with_exchange(ctx, exchange, writable=True)
-    lake = Lake.from_settings(settings)
+    lake = open_lake_for_writing(ctx)
     lake.create_all()
     return settings, lake
+
+
+def _check_writable(directory: Path, what: str) -> None:
+    from lake.settings import ConfigError, check_writable_dir
+
+    try:
+        check_writable_dir(directory, what)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def _landing(settings: Settings) -> Path:
@@ -229,9 +264,16 @@ def _landed_line(r: LandResult) -> str:
     tables = ", ".join(
         f"{t} {r.stored.get(t, 0):,} new of {n:,}" for t, n in sorted(r.rows.items())
     )
+    damaged = ""
+    if r.damaged:
+        lost = sum(d.lost_bytes for d in r.damaged)
+        damaged = (
+            f"; {len(r.damaged)} damaged segment(s) moved to damaged/, {lost:,} unreadable "
+            "byte(s) quarantined"
+        )
     return (
         f"{r.segments} segment(s), {r.frames:,} frames; rows stored: {tables or 'none'}; "
-        f"{r.rejected} quarantined, {r.gaps} gap(s) recorded"
+        f"{r.rejected} quarantined, {r.gaps} gap(s) recorded{damaged}"
     )
 
 

@@ -6,6 +6,7 @@ processes built from equal configs serve the same history on every surface.
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass, field, replace
@@ -128,8 +129,10 @@ def make_spec(market: Market, symbol: str, **overrides: float | int) -> SymbolSp
         **overrides: any SymbolSpec field (e.g. ``agg_rate=2.0``).
 
     Raises:
-        ValueError: if the symbol is not a plausible Binance symbol.
+        ValueError: if the symbol is not a plausible Binance symbol, or an activity override is
+            out of range (rates must be more than 0; ``trades_per_agg`` at least 1).
     """
+    _check_activity(overrides)
     sym = symbol.upper()
     if not _SYMBOL_RE.match(sym) or not any(sym.endswith(q) and len(sym) > len(q) for q in _QUOTES):
         raise ValueError(
@@ -152,6 +155,26 @@ def make_spec(market: Market, symbol: str, **overrides: float | int) -> SymbolSp
         spec = SymbolSpec("spot", sym, base, pd, 1, qd, 8, 8)
     mean_qty = overrides.pop("mean_qty", 0.0) or 2_000.0 / base  # about 2,000 USDT a trade
     return replace(spec, mean_qty=float(mean_qty), **overrides)  # type: ignore[arg-type]
+
+
+_LEAST: dict[str, tuple[float, bool]] = {
+    # field: (bound, whether the bound itself is allowed)
+    "agg_rate": (0, False),
+    "book_rate": (0, False),
+    "trades_per_agg": (1, True),
+    "liq_per_hour": (0, True),
+}
+
+
+def _check_activity(overrides: dict[str, float | int]) -> None:
+    for name, (bound, inclusive) in _LEAST.items():
+        value = overrides.get(name)
+        if value is None:
+            continue
+        ok = math.isfinite(value) and (value >= bound if inclusive else value > bound)
+        if not ok:
+            least = f"at least {bound}" if inclusive else f"more than {bound}"
+            raise ValueError(f"{name} {value!r} is out of range: it must be {least}")
 
 
 def parse_symbols(text: str, **overrides: float | int) -> tuple[SymbolSpec, ...]:

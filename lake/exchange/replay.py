@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,7 +98,10 @@ class Recording:
             self._load(path, n, market)
         names = ", ".join(map(str, paths))
         if not self.frames:
-            raise ReplayError(f"no stream frames in {names}")
+            raise ReplayError(
+                f"no stream frames in {names}: not a recording (expected cryptofeed or "
+                "hftbacktest lines)"
+            )
         self.duration_s = max(max(s.times) for s in self.streams.values())
         by_stream = (
             (market_of(route), name, s.times, s.payloads)
@@ -114,8 +118,11 @@ class Recording:
         if not path.is_file():
             raise ReplayError(f"replay file not found: {path}")
         opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as fh:
-            raw = fh.read()
+        try:
+            with opener(path, "rb") as fh:
+                raw = fh.read()
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            raise ReplayError(f"{path} cannot be read as a recording: {exc}") from None
         lines = raw.split(b"\n")
         header = lines[0] if lines else b""
         if b" <-> " in header:  # cryptofeed

@@ -103,3 +103,22 @@ def test_json_run_prints_only_the_summary(exchange_factory: Any, tmp_path: Path)
     assert summary["rows"] == 2 * 1440 + 2 * 288 and summary["throttled"] == 0
     again = json.loads(cli(*args, "--json", cwd=tmp_path).stdout)
     assert again["statuses"] == {} and again["held_days"] == 4 and again["rows"] == 0
+
+
+def test_days_before_a_listing_are_skipped_and_said_so(
+    exchange_factory: Any, tmp_path: Path
+) -> None:
+    ex = exchange_factory(clock=Clock(ms("2020-01-03T12:00:00"), speed=0), symbol_overrides=SMALL)
+    args = ["--symbols", "BTCUSDT", "--start", "2019-12-30", "--end", "2020-01-02"]
+    args += ["--markets", "um", "--datasets", "klines", "--exchange", ex.base_url]
+    r = cli(*args, "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["before_listing_days"] == 2
+    assert [(g["first"], g["last"], g["kind"]) for g in summary["gaps"]] == [
+        ("2019-12-30", "2019-12-31", "before listing")
+    ]
+    keys = [o["key"] for o in summary["outcomes"]]
+    assert len(keys) == 2 and not any("2019-" in k for k in keys)  # only listed days fetched
+    human = cli(*args, "--dry-run", cwd=tmp_path)
+    assert "before listing: listed 2020-01-01" in human.stdout

@@ -113,3 +113,31 @@ def test_help_is_fast_and_imports_no_heavy_framework(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert run("--help", cwd=tmp_path).returncode == 0
+
+
+def test_init_takes_a_new_or_empty_directory_or_a_lake_and_refuses_foreign_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from lake.cli import app
+
+    for key in [k for k in os.environ if k.upper().startswith("LAKE_")]:
+        monkeypatch.delenv(key)
+    empty_volume = tmp_path / "volume"
+    (empty_volume / "lost+found").mkdir(parents=True)
+    (empty_volume / ".keep").write_text("")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("x")
+    runner = CliRunner()
+    for root in (tmp_path / "new" / "lake", empty_volume):
+        done = runner.invoke(app, ["--lake", str(root), "init", "--json"])
+        assert done.exit_code == 0, done.stderr
+        assert len(json.loads(done.stdout)["created"]) == len(ALL_TABLES)
+        (root / "notes.txt").write_text("beside a lake, foreign files are fine")
+        again = runner.invoke(app, ["--lake", str(root), "init", "--json"])
+        assert again.exit_code == 0 and json.loads(again.stdout)["created"] == []
+    refused = runner.invoke(app, ["--lake", str(foreign), "init"])
+    assert refused.exit_code == 2 and "no cryptolake lake" in refused.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]

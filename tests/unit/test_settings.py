@@ -152,3 +152,125 @@ def test_market_and_symbol_options_are_read_one_way_for_every_command() -> None:
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             bad()
+
+
+def test_every_lake_variable_must_name_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKE_STORGE__ROOT", "/mnt/lake")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "LAKE_STORGE__ROOT: no such setting (did you mean LAKE_STORAGE__ROOT?)"
+    )
+    monkeypatch.delenv("LAKE_STORGE__ROOT")
+    monkeypatch.setenv("LAKE_EXCHANGE__URL", "http://127.0.0.1:8765")  # below a plain value
+    with pytest.raises(ConfigError, match=r"^LAKE_EXCHANGE__URL: no such setting"):
+        load_settings()
+    monkeypatch.delenv("LAKE_EXCHANGE__URL")
+    monkeypatch.setenv("LAKE_CONFIG", "")  # names the file, not a setting
+    monkeypatch.setenv("LAKE_API_KEY", "k")
+    monkeypatch.setenv("lake_storage__root", "/lower/case")  # names are case-insensitive
+    settings = load_settings()
+    assert settings.storage.root == "/lower/case" and settings.api_key is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("BTCUSDT", ("BTCUSDT",)),
+        ("BTCUSDT, SOLUSDT,", ("BTCUSDT", "SOLUSDT")),
+        ('["BTCUSDT","SOLUSDT"]', ("BTCUSDT", "SOLUSDT")),
+        ("", ()),
+    ],
+)
+def test_lists_from_the_environment_take_commas_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("LAKE_MARKETS__UM__SYMBOLS", value)
+    settings = load_settings()
+    assert settings.markets.um.symbols == expected
+    assert settings.markets.spot.symbols == ("BTCUSDT", "ETHUSDT")  # the rest stays
+
+
+def test_mappings_from_the_environment_take_json_or_one_variable_per_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAKE_STORAGE__OPTIONS", '{"AWS_REGION": "eu-west-1"}')
+    monkeypatch.setenv("LAKE_STORAGE__OPTIONS__AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    options = load_settings().storage.options
+    assert options == {"AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "LAKE_MARKETS__UM__SYMBOLS",
+            '["BTCUSDT",',
+            "LAKE_MARKETS__UM__SYMBOLS: expected a list such as BTCUSDT,ETHUSDT or "
+            '["BTCUSDT","ETHUSDT"]',
+        ),
+        (
+            "LAKE_MARKETS__SPOT__SYMBOLS",
+            "BTCUSDT,btc",
+            "LAKE_MARKETS__SPOT__SYMBOLS: markets.spot.symbols.1: 'btc' is not a valid symbol",
+        ),
+        (
+            "LAKE_STORAGE__OPTIONS",
+            "AWS_REGION=eu-west-1",
+            'LAKE_STORAGE__OPTIONS: expected a JSON object such as {"key": "value"}, or one '
+            "variable per key: LAKE_STORAGE__OPTIONS__KEY=value",
+        ),
+        ("LAKE_CAPTURE__SEGMENT_ROTATE_S", "soon", "LAKE_CAPTURE__SEGMENT_ROTATE_S: capture."),
+        ("LAKE_BACKFILL__END", "2020-01-01", "LAKE_BACKFILL__END: backfill: end 2020-01-01 is"),
+        ("LAKE_STORAGE__ROOT", "", "LAKE_STORAGE__ROOT: storage.root: must not be empty"),
+    ],
+)
+def test_a_bad_variable_is_named_with_the_form_expected(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith(expected)
+    assert "\n" not in str(info.value)
+
+
+def test_the_file_is_validated_even_where_a_flag_overrides_it(tmp_path: Path) -> None:
+    names = {"storage.root": "--lake"}
+    for text, expected in [
+        ("storage: 5\n", "storage: Input should be"),
+        ("storage: {root: 7}\n", "storage.root: Input should be a valid string"),
+    ]:
+        path = write(tmp_path, text)
+        with pytest.raises(ConfigError) as info:
+            load_settings(path, overrides={"storage": {"root": "/cli"}}, override_names=names)
+        assert str(info.value).startswith(f"{path}: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("root", "expected"),
+    [
+        ("", "--lake: storage.root: must not be empty"),
+        ("   ", "--lake: storage.root: must not be empty"),
+        ("lake\nroot", "--lake: storage.root: 'lake\\nroot' holds the control character '\\n'"),
+    ],
+)
+def test_an_empty_root_or_one_with_control_characters_is_refused(root: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            overrides={"storage": {"root": root}}, override_names={"storage.root": "--lake"}
+        )
+    assert str(info.value).startswith(expected)
+
+
+def test_config_file_that_is_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=f"^--config: {tmp_path} is a directory, not a YAML file"):
+        load_settings(tmp_path)
+    monkeypatch.setenv("LAKE_CONFIG", "nope.yaml")
+    with pytest.raises(ConfigError, match=r"^LAKE_CONFIG: config file nope\.yaml does not exist"):
+        load_settings()
+
+
+def test_a_relative_landing_dir_is_resolved_from_the_root(tmp_path: Path) -> None:
+    path = write(tmp_path, f"storage: {{root: {tmp_path}/lk}}\ncapture: {{landing_dir: ../land}}\n")
+    assert load_settings(path).landing_path == tmp_path / "land"

@@ -1,5 +1,6 @@
-"""Ctrl-C on `cryptolake demo`, run outside the checkout: it stops within seconds with exit 130 and
-one clear line, Prefect's embedded settings apply there too, and what it wrote is whole."""
+"""Ctrl-C on long commands: `cryptolake demo` (run outside the checkout, so Prefect's embedded
+settings must apply there too) and `backfill` stop within seconds with exit 130 and one clear
+line, and what they wrote is whole."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lake.exchange.testing import exchange_factory  # noqa: F401
 from lake.schemas import AGG_TRADES
 from lake.storage import Lake
 
@@ -56,3 +59,31 @@ def test_sigint_stops_the_demo_within_seconds_with_exit_130(tmp_path: Path, targ
         rows.height > 0
         and rows.select("market", "symbol", "agg_trade_id").is_duplicated().sum() == 0
     )
+
+
+def test_sigint_stops_a_backfill_with_exit_130_and_leaves_no_download_folder(
+    exchange_factory: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    ex = exchange_factory(symbols="um:BTCUSDT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
+    args = ["--symbols", "BTCUSDT", "--markets", "um", "--datasets", "aggTrades"]
+    args += ["--start", "2025-01-01", "--end", "2025-03-01", "--exchange", ex.base_url]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lake.cli", "--lake", str(tmp_path / "lake"), "backfill", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    work = tmp_path / "lake" / "_work" / "backfill"
+    deadline = time.monotonic() + 60
+    while not (work.is_dir() and any(work.iterdir())):  # downloading
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted:"), err
+    assert list(work.iterdir()) == []
