@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-LAKE_ENTRIES = frozenset({"bronze", "silver", "gold", "ops", "_landing"})
-"""What a local root holds once cryptolake has written to it: its layers, and the landing
-directory (``lake.settings.LANDING_DIR_NAME``)."""
+LAKE_ENTRIES = frozenset({"bronze", "silver", "gold", "ops", "_landing", "_work"})
+"""What a local root holds once cryptolake has written to it: its layers, the landing directory
+(``lake.settings.LANDING_DIR_NAME``) and the work area (``lake.workdir.WORK_DIR_NAME``)."""
 _NOT_CONTENT = frozenset({"lost+found"})  # a freshly formatted volume is still empty
 
 # Piped output (logs, CI, tests) is not wrapped at 80 columns: lines stay whole and greppable.
