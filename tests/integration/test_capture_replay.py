@@ -30,7 +30,7 @@ from tests.exchange_helpers import realdata
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-DURATION_S = 10
+DURATION_S = 6
 
 RECORDINGS = [
     ("hftbacktest", "usdm", "btcusdt_20240808.gz"),
