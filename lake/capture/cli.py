@@ -223,12 +223,14 @@ def land(
         console.print(_repair_line(summary.repairs[-1]))
         for err in summary.repairs[-1].errors[:5]:
             console.print(f"  [yellow]{err}[/]")
+        for note in summary.repairs[-1].notes:
+            console.print(f"  {note}")
     _fail_on_repair_errors(summary)
 
 
 def _fail_on_repair_errors(summary: CollectSummary) -> None:
     """Landing is done; a repair that could not talk to the exchange is still a failure."""
-    errors = [e for r in summary.repairs for e in r.errors if "budget" not in e]
+    errors = [e for r in summary.repairs for e in r.errors]
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         fail(f"landed, but the repair failed: {errors[0]}{more}", code=1)
