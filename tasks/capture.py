@@ -10,8 +10,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from lake.binance.rest import RestClient
-from lake.capture.collector import CapturePlan, CollectSummary, Snapshot, collect, landing_lock
+from lake.capture.collector import CapturePlan, CollectSummary, Snapshot, collect
 from lake.capture.land import land_market
+from lake.capture.lock import landing_lock
 from lake.capture.repair import repair_open_gaps
 from lake.interrupt import STOP
 from lake.settings import Market, Settings

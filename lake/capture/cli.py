@@ -75,8 +75,9 @@ def collect(
 
     from rich.live import Live
 
-    from lake.capture.collector import CapturePlan, CollectorBusy
+    from lake.capture.collector import CapturePlan
     from lake.capture.collector import collect as run_collect
+    from lake.capture.lock import CollectorBusy
     from lake.simulator import SimulatorError, exchange_url
 
     chosen = parse_markets(markets)
@@ -159,14 +160,9 @@ def land(
     import sys
 
     from lake.binance.rest import RestClient
-    from lake.capture.collector import (
-        CollectorBusy,
-        CollectSummary,
-        check_landing_dir,
-        land_and_repair,
-        landing_lock,
-    )
+    from lake.capture.collector import CollectSummary, land_and_repair
     from lake.capture.land import LandResult
+    from lake.capture.lock import CollectorBusy, check_landing_dir, landing_lock
     from lake.simulator import exchange_url
 
     chosen = parse_markets(markets)

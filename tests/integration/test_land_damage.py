@@ -23,9 +23,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lake.capture.collector import landing_lock
 from lake.capture.land import land_market
 from lake.capture.landing import LandingSink
+from lake.capture.lock import landing_lock
 from lake.capture.segments import closed_segments
 from lake.schemas import AGG_TRADES, BOOK_TICKER, GAPS, QUARANTINE
 from lake.storage import Lake
