@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lake.binance.ws import frame_facts
+from lake.binance.ws_frames import frame_facts
 from lake.capture.segments import Chunk, Damage, SegmentContents
 
 

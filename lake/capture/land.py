@@ -36,7 +36,7 @@ from lake.binance.parse import (
     parse_ws_frames,
     parse_ws_lines,
 )
-from lake.binance.ws import CONTROL_PREFIX
+from lake.binance.ws_frames import CONTROL_PREFIX
 from lake.capture.damage import SegmentDamage, assess
 from lake.capture.losses import (
     CONTROL,

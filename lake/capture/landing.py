@@ -1,8 +1,8 @@
 """The landing sink: from the socket read loop to fsynced segments without blocking the loop.
 
-Each stream has its own in-memory buffer (:class:`~lake.binance.ws.StreamBuffer`); the read loop
-holds the appends of the buffer's two lists for every stream it knows: two C calls per frame,
-no system call, no ``await``. Frames of no known stream (control records, replies) go through
+Each stream has its own in-memory buffer (:class:`~lake.binance.ws_frames.StreamBuffer`); the
+read loop holds the appends of the buffer's two lists for every stream it knows: two C calls per
+frame, no system call, no ``await``. Frames of no known stream (control records, replies) go through
 :meth:`LandingSink.append`. :meth:`LandingSink.flush` (called at least every
 ``flush_interval_s``) turns every non-empty buffer into one chunk and puts the flush on a bounded
 queue; a writer thread drains the queue, writes each flush with one ``write``, fsyncs, and
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lake.binance.ws import StreamBuffer, control_frame, frame_facts, latest_exchange_ms
+from lake.binance.ws_frames import StreamBuffer, control_frame, frame_facts, latest_exchange_ms
 from lake.capture.segments import SegmentWriter, chunk_parts, recover
 
 log = logging.getLogger("cryptolake.landing")

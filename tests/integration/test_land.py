@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lake.binance.ws import control_frame
+from lake.binance.ws_frames import control_frame
 from lake.capture.land import land_market
 from lake.capture.landing import LandingSink
 from lake.capture.repair import RepairResult

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lake.binance.ws import StreamBuffer, StreamStats
+from lake.binance.ws_frames import StreamBuffer, StreamStats
 
 
 def frame(i: int, event_ms: int) -> bytes:
