@@ -13,7 +13,7 @@ import polars as pl
 from lake.binance import history
 from lake.binance.parse import parse_rest_agg_trades
 from lake.binance.rest import RestClient
-from lake.capture.land import ID_TABLES
+from lake.capture.continuity_scan import ID_TABLES
 from lake.capture.repair_model import Gap, Outcome, RequestBudget, iso
 from lake.schemas import TableSpec
 from lake.storage import Lake, new_batch_id
