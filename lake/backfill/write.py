@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import polars as pl
 
-from lake.backfill.catalog import Series, day_start
+from lake.backfill.catalog import Series
 from lake.backfill.model import Mode
 from lake.backfill.provenance import KEEP_HELD, Outcome, sources_frame
-from lake.schemas import DATE, SOURCES_TABLE, TableSpec
-from lake.storage import Lake, WriteResult
-from lake.storage.writes import has_duplicate_keys, literal, quote
+from lake.schemas import DATE, KLINES, SOURCES_TABLE, TableSpec
+from lake.storage import Lake, Scope, WriteResult, day_range
+from lake.storage.writes import has_duplicate_keys
 
 APPEND_MIN_ROWS = 100_000
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
@@ -78,30 +78,22 @@ def write_rows(
 
 def scope_rows(lake: Lake, series: Series, first_day: date, last_day: date) -> int:
     """How many rows of ``series`` the table holds between the two days."""
-    spec = series.table
-    lf = lake.scan(spec, with_partitions=True)
-    if DATE in spec.partition_by:  # prunes partitions before a data file is opened
-        lf = lf.filter(pl.col(DATE).is_between(first_day, last_day))
-    count: int = lf.filter(series.scope(first_day, last_day)).select(pl.len()).collect().item()
+    # the scope's date range prunes partitions before a data file is opened
+    scope = file_scope(series, first_day, last_day)
+    lf = lake.scan(series.table, with_partitions=True).filter(scope.expr())
+    count: int = lf.select(pl.len()).collect().item()
     return count
 
 
-def scope_sql(series: Series, first_day: date, last_day: date, alias: str = "t") -> str:
-    """The scope of :meth:`Series.scope` as a Delta SQL predicate on the target table."""
+def file_scope(series: Series, first_day: date, last_day: date) -> Scope:
+    """The rows of ``series`` between the two days (inclusive): what one file holds."""
     spec = series.table
-    col = f"{alias}.{{}}".format
-    parts = [f"{col(quote(k))} = {literal(v[0])}" for k, v in series.partition_values().items()]
-    parts.append(f"{col(quote('symbol'))} = {literal(series.symbol)}")
-    if spec.name == "klines":
-        parts.append(f"{col(quote('interval'))} = {literal(series.interval)}")
+    members: dict[str, list[str]] = {**series.partition_values(), "symbol": [series.symbol]}
+    if spec is KLINES and series.interval is not None:
+        members["interval"] = [series.interval]
     if DATE in spec.partition_by:
-        d = col(quote(DATE))
-        parts.append(f"{d} >= {literal(first_day)} AND {d} <= {literal(last_day)}")
-    else:
-        t = col(quote(spec.time_columns[0]))
-        lo, hi = (day_start(x).isoformat() for x in (first_day, last_day + timedelta(days=1)))
-        parts.append(f"{t} >= '{lo}' AND {t} < '{hi}'")
-    return " AND ".join(parts)
+        return Scope.of(members, dates=(first_day, last_day))
+    return Scope.of(members, time=day_range(spec.time_columns[0], first_day, last_day))
 
 
 def replace_scope(
@@ -121,9 +113,9 @@ def replace_scope(
         t = spec.time_expr()
         lo, hi = spec.conform(frame).select(t.min().alias("lo"), t.max().alias("hi")).row(0)
         first_day, last_day = min(first_day, lo.date()), max(last_day, hi.date())
-    scope = scope_sql(series, first_day, last_day)
+    scope = file_scope(series, first_day, last_day)
     return lake.replace_where(
-        spec, frame, scope=scope, source=source, batch_id=batch_id, note=note or scope
+        spec, frame, scope=scope, source=source, batch_id=batch_id, note=note or str(scope)
     )
 
 

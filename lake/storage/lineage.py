@@ -3,16 +3,20 @@
 Delta's transaction log is the ledger. Each write adds a commit whose ``custom_metadata`` holds
 the keys below (all prefixed ``cryptolake.``) so that ``cryptolake history`` can show, for any
 version, which operation wrote it, from which source, in which batch and Prefect flow run, how
-many rows, over which time range, and a hash of the content.
+many rows, over which time range, and a hash of the content; and so that a derived table's next
+run can find what changed: the partitions each commit touched (``partitions``) and the input
+table versions a write consumed (``inputs``), both compact JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -20,6 +24,12 @@ import polars as pl
 from lake.schemas import TableSpec
 
 PREFIX = "cryptolake."
+JSON_KEYS = ("partitions", "inputs")
+"""Lineage keys stored as JSON text and parsed back by :func:`lineage_of`."""
+
+Partition = dict[str, str]
+"""One partition: logical partition column -> its value as Delta writes it (``"2024-01-01"``).
+An unpartitioned table has one partition, ``{}``."""
 
 # Columns that say how or when a row arrived rather than what it is. They are left out of the
 # content hash and of the "has this row changed?" test, so re-ingesting the same facts in a new
@@ -78,6 +88,12 @@ class CommitInfo:
     time_max: str | None = None
     flow_run_id: str | None = None
     note: str | None = None
+    partitions: tuple[Partition, ...] = ()
+    inputs: Mapping[str, int] = field(default_factory=dict)
+
+    def touching(self, partitions: Sequence[Partition]) -> CommitInfo:
+        """This lineage with the partitions the commit touches."""
+        return replace(self, partitions=tuple(partitions))
 
     def to_metadata(self, spec: TableSpec) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -93,7 +109,38 @@ class CommitInfo:
             value = getattr(self, key)
             if value is not None:
                 meta[key] = value
+        if self.partitions:
+            meta["partitions"] = _compact(list(self.partitions))
+        if self.inputs:
+            meta["inputs"] = _compact(dict(sorted(self.inputs.items())))
         return {PREFIX + k: v for k, v in meta.items()}
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def partitions_of(spec: TableSpec, frame: pl.DataFrame) -> list[Partition]:
+    """The distinct partitions of ``frame`` (logical columns plus derived ones), sorted."""
+    if not spec.partition_by:
+        return [{}]
+    cols = list(spec.partition_by)
+    rows = frame.select(cols).unique().sort(cols).rows()
+    return [{c: _partition_value(v) for c, v in zip(cols, row, strict=True)} for row in rows]
+
+
+def _partition_value(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
+
+
+def check_inputs(inputs: Mapping[str, int] | None) -> dict[str, int]:
+    """``inputs`` (table key -> version consumed) checked; raises ``ValueError`` on a bad one."""
+    out: dict[str, int] = {}
+    for table, version in (inputs or {}).items():
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise ValueError(f"input {table!r}: version must be an integer >= 0, not {version!r}")
+        out[table] = version
+    return out
 
 
 def describe(
@@ -104,8 +151,10 @@ def describe(
     source: str,
     batch_id: str,
     note: str | None = None,
+    inputs: Mapping[str, int] | None = None,
 ) -> CommitInfo:
-    """Build the lineage of writing ``frame`` (already conformed) to ``spec``."""
+    """Build the lineage of writing ``frame`` (already conformed) to ``spec``; the partitions it
+    touches are added by the write (:meth:`CommitInfo.touching`)."""
     tmin = tmax = None
     if spec.time_columns and frame.height:
         lo, hi = frame.select(
@@ -122,9 +171,15 @@ def describe(
         time_max=tmax,
         flow_run_id=current_flow_run_id(),
         note=note,
+        inputs=check_inputs(inputs),
     )
 
 
-def lineage_of(commit: dict[str, Any]) -> dict[str, Any]:
-    """The cryptolake keys of one history entry, without their prefix."""
-    return {k.removeprefix(PREFIX): v for k, v in commit.items() if k.startswith(PREFIX)}
+def lineage_of(commit: Mapping[str, Any]) -> dict[str, Any]:
+    """The cryptolake keys of one history entry, without their prefix; ``partitions`` and
+    ``inputs`` parsed from JSON (a list of partitions, a ``{table: version}`` mapping)."""
+    out = {k.removeprefix(PREFIX): v for k, v in commit.items() if k.startswith(PREFIX)}
+    for key in JSON_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out

@@ -150,6 +150,20 @@ def check_log(
         raise DamagedTableError(table, min(state.damage, key=lambda d: d.version))
 
 
+def read_commit(
+    uri: str, storage_options: dict[str, str] | None, version: int
+) -> list[dict[str, Any]] | None:
+    """The actions of commit ``version`` (one dict per line), or ``None`` when its file is gone
+    (logs older than ``delta.logRetentionDuration`` are removed at checkpoint time)."""
+    fs = PyFileSystem(DeltaStorageHandler(uri, storage_options))
+    try:
+        with fs.open_input_stream(f"{LOG_DIR}/{version:020d}.json") as f:
+            raw: bytes = f.read()
+    except FileNotFoundError:
+        return None
+    return [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+
+
 def _commit_damage(fs: PyFileSystem, path: str, size: int) -> str | None:
     if size == 0:
         return "damaged (0 bytes)"

@@ -19,7 +19,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from lake.schemas import ALL_TABLES, DATE, TableSpec
 from lake.settings import Settings
-from lake.storage import writes
+from lake.storage import changes, writes
 from lake.storage.layout import (
     logical_columns,
     outdated,
@@ -27,8 +27,9 @@ from lake.storage.layout import (
     stored_partitions,
     stored_schema,
 )
-from lake.storage.lineage import PREFIX, lineage_of
+from lake.storage.lineage import PREFIX, Partition, lineage_of
 from lake.storage.log import check_log
+from lake.storage.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,12 @@ class Lake:
         return lf.drop(list(spec.derived_partitions)).collect()
 
     def history(self, spec: TableSpec, limit: int | None = None) -> list[dict[str, Any]]:
-        """Commits newest first: version, time, Delta operation and the cryptolake lineage."""
+        """Commits newest first: version, time, Delta operation and the cryptolake lineage.
+
+        ``lineage`` holds the commit's ``cryptolake.*`` keys without the prefix, as text, except
+        ``partitions`` (a list of ``{partition column: value}``) and ``inputs`` (``{table key:
+        version}``), parsed.
+        """
         out = []
         for commit in self.open(spec).history(limit):
             metrics = commit.get("operationMetrics") or {}
@@ -237,6 +243,10 @@ class Lake:
                 }
             )
         return out
+
+    def changed_partitions(self, spec: TableSpec, since: int) -> list[Partition]:
+        """See :func:`lake.storage.changes.changed_partitions`."""
+        return changes.changed_partitions(self, spec, since)
 
     def stats(self, spec: TableSpec) -> TableStats:
         """Rows, files, size and version from the Delta log (no data file is read)."""
@@ -274,10 +284,19 @@ class Lake:
         update: writes.UpdateMode = "changed",
         keep: writes.Keep | None = None,
         note: str | None = None,
+        inputs: Mapping[str, int] | None = None,
     ) -> writes.WriteResult:
         """See :func:`lake.storage.writes.merge`."""
         return writes.merge(
-            self, spec, frame, source=source, batch_id=batch_id, update=update, keep=keep, note=note
+            self,
+            spec,
+            frame,
+            source=source,
+            batch_id=batch_id,
+            update=update,
+            keep=keep,
+            note=note,
+            inputs=inputs,
         )
 
     def append(
@@ -288,9 +307,12 @@ class Lake:
         source: str,
         batch_id: str | None = None,
         note: str | None = None,
+        inputs: Mapping[str, int] | None = None,
     ) -> writes.WriteResult:
         """See :func:`lake.storage.writes.append`."""
-        return writes.append(self, spec, frame, source=source, batch_id=batch_id, note=note)
+        return writes.append(
+            self, spec, frame, source=source, batch_id=batch_id, note=note, inputs=inputs
+        )
 
     def replace(
         self,
@@ -303,6 +325,7 @@ class Lake:
         batch_id: str | None = None,
         note: str | None = None,
         keep_batch_ids: bool = False,
+        inputs: Mapping[str, int] | None = None,
     ) -> writes.WriteResult:
         """See :func:`lake.storage.writes.replace`."""
         return writes.replace(
@@ -315,6 +338,7 @@ class Lake:
             batch_id=batch_id,
             note=note,
             keep_batch_ids=keep_batch_ids,
+            inputs=inputs,
         )
 
     def replace_where(
@@ -322,14 +346,22 @@ class Lake:
         spec: TableSpec,
         frame: pl.DataFrame,
         *,
-        scope: str,
+        scope: Scope,
         source: str,
         batch_id: str | None = None,
         note: str | None = None,
+        inputs: Mapping[str, int] | None = None,
     ) -> writes.WriteResult:
         """See :func:`lake.storage.writes.replace_where`."""
         return writes.replace_where(
-            self, spec, frame, scope=scope, source=source, batch_id=batch_id, note=note
+            self,
+            spec,
+            frame,
+            scope=scope,
+            source=source,
+            batch_id=batch_id,
+            note=note,
+            inputs=inputs,
         )
 
 

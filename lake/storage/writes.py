@@ -3,7 +3,9 @@
 Every write conforms the frame to its :class:`~lake.schemas.TableSpec`, derives the ``date``
 partition, scopes itself to the partitions it touches with *literal* predicates (so the engine
 prunes files and concurrent writers to other partitions never conflict), records its lineage in
-the commit, and retries when a concurrent writer won the race for the same version.
+the commit (with the partitions it touches and the input versions it consumed), and retries when
+a concurrent writer won the race for the same version. Each write returns the version committed by
+the handle that wrote it: no second read of the log.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ from deltalake import (
 from deltalake.exceptions import CommitFailedError
 
 from lake.schemas import DATE, KEY_TIME_SLACK, TableSpec
-from lake.storage.layout import stored_name, stored_partitions, to_stored
-from lake.storage.lineage import ARRIVAL_COLUMNS, CommitInfo, describe, new_batch_id
+from lake.storage.layout import STORED_NAMES, stored_partitions, to_stored
+from lake.storage.lineage import (
+    ARRIVAL_COLUMNS,
+    CommitInfo,
+    Partition,
+    describe,
+    new_batch_id,
+    partitions_of,
+)
+from lake.storage.scope import Scope, literal, quote
 
 if TYPE_CHECKING:
     from lake.storage.tables import Lake
@@ -102,22 +112,6 @@ class Keep:
         values = ", ".join(literal(v) for v in sorted(self.values))
         col = quote(self.column)
         return f"(t.{col} NOT IN ({values}) OR s.{col} IN ({values}))"
-
-
-def quote(name: str) -> str:
-    """Column ``name`` in Delta SQL: its stored name (:mod:`lake.storage.layout`), quoted."""
-    return '"' + stored_name(name).replace('"', '""') + '"'
-
-
-def literal(value: Any) -> str:
-    """A SQL literal for a partition value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, date):
-        return f"'{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def with_partitions(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
@@ -206,6 +200,24 @@ def _props(spec: TableSpec, info: CommitInfo) -> CommitProperties:
     return CommitProperties(custom_metadata=info.to_metadata(spec))
 
 
+def stored_partitions_in(table: DeltaTable, spec: TableSpec, scope: Scope) -> list[Partition]:
+    """The partitions of ``table`` (as open) whose files may hold rows of ``scope``, pruned by
+    partition values and file statistics; no data file is read."""
+    if not spec.partition_by:
+        return [{}]
+    logical = {v: k for k, v in STORED_NAMES.items()}
+    predicate = scope.sql(spec) or None
+    return [
+        {logical.get(c, c): v for c, v in p.items()}
+        for p in table.partitions(file_pruning_predicate=predicate)
+    ]
+
+
+def _union(*groups: Iterable[Partition]) -> list[Partition]:
+    seen = {tuple(sorted(p.items())) for group in groups for p in group}
+    return [dict(p) for p in sorted(seen)]
+
+
 def _append(
     lake: Lake, spec: TableSpec, data: pa.Table, info: CommitInfo, table: DeltaTable
 ) -> int:
@@ -242,6 +254,7 @@ def merge(
     update: UpdateMode = "changed",
     keep: Keep | None = None,
     note: str | None = None,
+    inputs: Mapping[str, int] | None = None,
 ) -> WriteResult:
     """Upsert ``frame`` on the table's natural key.
 
@@ -249,7 +262,8 @@ def merge(
     rewritten only when a non-arrival column differs (so writing the same facts twice commits
     nothing), and ``keep`` is not against it; with ``update="never"`` existing rows are kept as
     they are, and the write takes the insert-only path (:func:`insert_new`), several times cheaper
-    than a MERGE. Duplicate keys inside the batch keep their first occurrence.
+    than a MERGE. Duplicate keys inside the batch keep their first occurrence. ``inputs`` (table
+    key -> version) records the input table versions the batch was derived from.
     """
     batch_id = batch_id or new_batch_id(source)
     conformed, _ = _prepare(spec, frame, dedupe=True, batch_id=batch_id)
@@ -257,8 +271,18 @@ def merge(
         return WriteResult(spec.key, "merge", 0, 0, 0, 0, None, batch_id)
     staged = with_partitions(spec, conformed)
     if update == "never":
-        return insert_new(lake, spec, staged, source=source, batch_id=batch_id, note=note)
-    info = describe(spec, conformed, operation="merge", source=source, batch_id=batch_id, note=note)
+        return insert_new(
+            lake, spec, staged, source=source, batch_id=batch_id, note=note, inputs=inputs
+        )
+    info = describe(
+        spec,
+        conformed,
+        operation="merge",
+        source=source,
+        batch_id=batch_id,
+        note=note,
+        inputs=inputs,
+    ).touching(partitions_of(spec, staged))
     data = to_stored(spec, staged)
     on = _key_join(spec)
     scope = partition_predicate(spec, staged, alias="t")
@@ -308,6 +332,7 @@ def insert_new(
     source: str,
     batch_id: str,
     note: str | None = None,
+    inputs: Mapping[str, int] | None = None,
 ) -> WriteResult:
     """Append the rows of ``staged`` (conformed, with partitions) whose key is not in the table.
 
@@ -328,7 +353,15 @@ def insert_new(
     if fresh.height == 0:
         return WriteResult(spec.key, "insert", staged.height, 0, 0, 0, None, batch_id)
     logical = fresh.drop(list(spec.derived_partitions))
-    info = describe(spec, logical, operation="insert", source=source, batch_id=batch_id, note=note)
+    info = describe(
+        spec,
+        logical,
+        operation="insert",
+        source=source,
+        batch_id=batch_id,
+        note=note,
+        inputs=inputs,
+    ).touching(partitions_of(spec, fresh))
     data = to_stored(spec, fresh)
 
     attempts = _append(lake, spec, data, info, table=snapshot)
@@ -382,8 +415,7 @@ def _dedupe_partitions(
     (it would remove rows it never saw); each retry reads again. An unpartitioned table (the
     ``ops`` ledgers, a few thousand rows) is rewritten whole.
     """
-    where = {c: fresh.get_column(c).unique().to_list() for c in spec.partition_by}
-    scope = _Range(tuple((c, tuple(sorted(set(v)))) for c, v in where.items()))
+    scope = Scope.of({c: fresh.get_column(c).unique().to_list() for c in spec.partition_by})
     keys = list(spec.merge_keys)
     rank = (
         pl.col("source").replace_strict(SOURCE_PRIORITY, default=9, return_dtype=pl.Int8)
@@ -410,12 +442,12 @@ def _dedupe_partitions(
             source="dedupe",
             batch_id=f"dedupe:{batch_id}",
             note="concurrent writers inserted the same keys",
-        )
+        ).touching(partitions_of(spec, fresh))
         write_deltalake(
             snapshot,
             to_stored(spec, with_partitions(spec, spec.conform(logical))),
             mode="overwrite",
-            predicate=scope.sql() or None,
+            predicate=scope.sql(spec) or None,
             partition_by=stored_partitions(spec),
             commit_properties=_props(spec, info),
             writer_properties=writer_properties(spec),
@@ -433,16 +465,24 @@ def append(
     source: str,
     batch_id: str | None = None,
     note: str | None = None,
+    inputs: Mapping[str, int] | None = None,
 ) -> WriteResult:
     """Append rows as they are. Only for data known to be new (e.g. a fresh partition)."""
     batch_id = batch_id or new_batch_id(source)
     conformed, _ = _prepare(spec, frame, dedupe=False, batch_id=batch_id)
     if conformed.height == 0:
         return WriteResult(spec.key, "append", 0, 0, 0, 0, None, batch_id)
+    staged = with_partitions(spec, conformed)
     info = describe(
-        spec, conformed, operation="append", source=source, batch_id=batch_id, note=note
-    )
-    data = to_stored(spec, with_partitions(spec, conformed))
+        spec,
+        conformed,
+        operation="append",
+        source=source,
+        batch_id=batch_id,
+        note=note,
+        inputs=inputs,
+    ).touching(partitions_of(spec, staged))
+    data = to_stored(spec, staged)
 
     table = lake.open_for_write(spec)
     attempts = _append(lake, spec, data, info, table)
@@ -463,6 +503,7 @@ def replace(
     batch_id: str | None = None,
     note: str | None = None,
     keep_batch_ids: bool = False,
+    inputs: Mapping[str, int] | None = None,
 ) -> WriteResult:
     """Atomically replace a partition range with ``frame``.
 
@@ -479,7 +520,7 @@ def replace(
     if not spec.partition_by:
         raise ValueError(f"{spec.key}: replace needs a partition range (table is unpartitioned)")
     scope = _range(spec, staged, where, date_range)
-    predicate = scope.sql()
+    predicate = scope.sql(spec)
     if not predicate:
         raise ValueError(f"{spec.key}: replace needs a non-empty partition range")
     outside = staged.filter(~scope.expr()).height
@@ -492,11 +533,14 @@ def replace(
         source=source,
         batch_id=batch_id,
         note=note if note is not None else predicate,
+        inputs=inputs,
     )
     data = to_stored(spec, staged)
+    written = partitions_of(spec, staged) if staged.height else []
 
     def attempt() -> DeltaTable:
         table = lake.open_for_write(spec)  # afresh: a retry replaces what the winner left
+        touched = _union(written, stored_partitions_in(table, spec, scope))
         write_deltalake(
             table,
             data,
@@ -504,7 +548,7 @@ def replace(
             predicate=predicate,
             partition_by=stored_partitions(spec),
             storage_options=lake.storage_options,
-            commit_properties=_props(spec, info),
+            commit_properties=_props(spec, info.touching(touched)),
             writer_properties=writer_properties(spec),
         )
         return table  # at the version it committed
@@ -521,47 +565,62 @@ def replace_where(
     spec: TableSpec,
     frame: pl.DataFrame,
     *,
-    scope: str,
+    scope: Scope,
     source: str,
     batch_id: str | None = None,
     note: str | None = None,
+    inputs: Mapping[str, int] | None = None,
 ) -> WriteResult:
     """Make the rows that match ``scope`` exactly ``frame``, in one MERGE commit.
 
-    ``scope`` is a Delta SQL predicate on the target (alias ``t``), and it may be narrower than a
-    partition (one symbol's rows in a ``market/date`` partition that other symbols share). Rows
+    ``scope`` may be narrower than a partition (one symbol's rows in a ``market/date`` partition
+    that other symbols share); it is rendered to a predicate on the target here. Rows
     whose key matches are updated and new keys are inserted. Rows of the scope that ``frame`` no
     longer holds are deleted. Rows outside the scope, with their batch ids, are left alone, and
     the replaced rows stay reachable by time travel. Each attempt re-reads the table, so a retry
     after a concurrent commit is safe.
+
+    Raises:
+        ValueError: ``scope`` is empty (that is :func:`replace` of the whole table) or names a
+            column the table does not have, or ``frame`` holds rows outside it.
     """
+    if scope.is_empty:
+        raise ValueError(f"{spec.key}: replace_where needs a non-empty scope")
+    target = scope.sql(spec, alias="t")
     batch_id = batch_id or new_batch_id(source)
     conformed, _ = _prepare(spec, frame, dedupe=True, batch_id=batch_id)
+    staged = with_partitions(spec, conformed)
+    outside = staged.filter(~scope.expr()).height
+    if outside:
+        raise ValueError(f"{spec.key}: {outside} rows fall outside the replaced scope ({scope})")
     info = describe(
         spec,
         conformed,
         operation="replace",
         source=source,
         batch_id=batch_id,
-        note=note if note is not None else scope,
+        note=note if note is not None else str(scope),
+        inputs=inputs,
     )
-    data = to_stored(spec, with_partitions(spec, conformed))
+    data = to_stored(spec, staged)
+    written = partitions_of(spec, staged) if staged.height else []
 
     def attempt() -> tuple[dict[str, Any], DeltaTable]:
         table = lake.open_for_write(spec)
+        touched = _union(written, stored_partitions_in(table, spec, scope))
         metrics: dict[str, Any] = (
             table.merge(
                 data,
-                predicate=f"{_key_join(spec)} AND {scope}",
+                predicate=f"{_key_join(spec)} AND {target}",
                 source_alias="s",
                 target_alias="t",
                 streamed_exec=False,
                 writer_properties=writer_properties(spec),
-                commit_properties=_props(spec, info),
+                commit_properties=_props(spec, info.touching(touched)),
             )
             .when_matched_update_all()
             .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(predicate=scope)
+            .when_not_matched_by_source_delete(predicate=target)
             .execute()
         )
         return metrics, table  # the merge left ``table`` at the version it committed
@@ -589,37 +648,12 @@ def _key_join(spec: TableSpec) -> str:
     return " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in spec.merge_keys)
 
 
-@dataclass(frozen=True)
-class _Range:
-    """A partition range as data, rendered both as a Delta SQL predicate and a polars filter."""
-
-    members: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-    dates: tuple[date, date] | None = None
-
-    def sql(self) -> str:
-        parts = [
-            f"{quote(col)} IN ({', '.join(literal(v) for v in vals)})" for col, vals in self.members
-        ]
-        if self.dates is not None:
-            lo, hi = self.dates
-            parts.append(f"{quote(DATE)} >= {literal(lo)} AND {quote(DATE)} <= {literal(hi)}")
-        return " AND ".join(parts)
-
-    def expr(self) -> pl.Expr:
-        cond = pl.lit(True)
-        for col, vals in self.members:
-            cond = cond & pl.col(col).is_in(list(vals))
-        if self.dates is not None:
-            cond = cond & pl.col(DATE).is_between(*self.dates)
-        return cond
-
-
 def _range(
     spec: TableSpec,
     staged: pl.DataFrame,
     where: Mapping[str, Iterable[Any]] | None,
     date_range: tuple[date, date] | None,
-) -> _Range:
+) -> Scope:
     if where is None and date_range is None:
         where = {c: staged.get_column(c).unique().to_list() for c in spec.partition_by}
     members: list[tuple[str, tuple[Any, ...]]] = []
@@ -636,4 +670,4 @@ def _range(
         if date_range[1] < date_range[0]:
             lo, hi = date_range
             raise ValueError(f"{spec.key}: date range ends ({hi}) before it starts ({lo})")
-    return _Range(tuple(members), date_range)
+    return Scope(tuple(members), date_range)

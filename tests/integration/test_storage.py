@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lake.schemas import AGG_TRADES, ALL_TABLES, FUNDING, FUTURES_UM_1M, GAPS
-from lake.storage import Lake, content_hash
+from lake.storage import Lake, Scope, content_hash
 from tests.factories import T0, agg_trades
 
 
@@ -115,7 +115,7 @@ def test_replace_where_a_scope_narrower_than_a_partition(lake: Lake) -> None:
     result = lake.replace_where(
         AGG_TRADES,
         file_rows,
-        scope="t.market = 'um' AND t.symbol = 'BTCUSDT'",
+        scope=Scope.of({"market": ["um"], "symbol": ["BTCUSDT"]}),
         source="vision",
         batch_id="btc-vision",
     )

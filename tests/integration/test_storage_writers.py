@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 
 from lake.schemas import ALL_TABLES, KLINES, TableSpec
-from lake.storage import Lake
-from lake.storage.writes import partition_predicate, with_partitions
+from lake.storage import Lake, Scope
+from lake.storage.writes import with_partitions
 from tests.factories import rows_for
 
 WRITES = 3  # per writer
@@ -92,7 +92,8 @@ def test_two_writers_at_once_lose_nothing_and_store_each_key_once(
                 result = lake.replace(spec, frame, source="rest", batch_id=f"w{w}-{k}")
             elif path == "replace_where":  # the backfill's replace of one file's scope
                 frame = replace_frame(spec, w, k)
-                scope = partition_predicate(spec, with_partitions(spec, frame), alias="t")
+                staged = with_partitions(spec, frame)
+                scope = Scope.of({c: staged[c].unique() for c in spec.partition_by})
                 result = lake.replace_where(
                     spec, frame, scope=scope, source="rest", batch_id=f"w{w}-{k}"
                 )
