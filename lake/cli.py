@@ -201,6 +201,54 @@ def show_watermark(
 
 
 @app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="DuckDB SQL over bronze_trades (or bronze.trades), … and the views bars_1m, "
+            "latest_price."
+        ),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Read the tables as of a Delta version or an ISO time."),
+    ] = None,
+    as_json: JsonFlag = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV on stdout.")] = False,
+) -> None:
+    """Query the lake with SQL (DuckDB, in memory; nothing is written). See docs/read.md."""
+    import sys
+
+    if as_json and as_csv:
+        fail("give --json or --csv, not both")
+    from lake.query import json_rows, run_query
+
+    version: int | str | None = int(as_of) if as_of and as_of.strip().isdigit() else as_of
+    lake = _lake(ctx)
+    try:
+        result = run_query(lake, sql, as_of=version)
+    except ValueError as exc:  # QueryError, ReadError, DamagedTableError
+        fail(str(exc))
+    if as_json:
+        emit_json(json_rows(result))
+        return
+    if as_csv:
+        try:
+            text = result.write_csv()
+        except Exception as exc:  # a nested column has no CSV form
+            fail(f"the result cannot be written as CSV ({exc}): use --json")
+        sys.stdout.write(text)
+        return
+    out = Table(caption=f"{result.height:,} row(s)")
+    for name, dtype in result.schema.items():
+        out.add_column(name, justify="right" if dtype.is_numeric() else "left")
+    for row in result.iter_rows():
+        out.add_row(*("" if v is None else str(v) for v in row))
+    console.print(out)
+
+
+@app.command()
 def doctor(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Check every table's Delta log; name what is damaged and how to recover (exit 1 if so)."""
     from lake.doctor import examine

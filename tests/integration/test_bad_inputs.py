@@ -305,6 +305,22 @@ CASES = [
         "a-file",
         files={"landing.yaml": "capture: {landing_dir: ../a-file/landing}\n"},
     ),
+    # query
+    c("query-bad-sql", [*LK, "query", "selec 1"], 'syntax error at or near "selec"'),
+    c("query-unknown-table", [*LK, "query", "select * from nope"], "nope does not exist"),
+    c("query-writes-a-file", [*LK, "query", "copy (select 1) to 'x.csv'"], "are disabled"),
+    c("query-json-and-csv", [*LK, "query", "select 1", "--json", "--csv"], "not both"),
+    c("query-on-a-file", ["--lake", "a-file", "query", "select 1"], "is a file"),
+    c(
+        "query-as-of-before-init",
+        [*LK, "query", "select * from latest_price", "--as-of", "3"],
+        "cryptolake init",
+    ),
+    c(
+        "query-as-of-not-a-time",
+        [*LK, "query", "select * from bronze_trades", "--as-of", "yesterday"],
+        "bad as_of 'yesterday'",
+    ),
 ]
 
 
